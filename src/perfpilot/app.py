@@ -1,0 +1,109 @@
+"""create_app(): the FastAPI application, its middleware, routers and background loops."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+
+from perfpilot import __version__
+from perfpilot.core.auth import TokenAuthority, load_or_create_secret
+from perfpilot.core.config import API_PREFIX, Settings, get_settings
+from perfpilot.core.context import AppContext
+from perfpilot.core.db import create_engine, create_sessionmaker
+from perfpilot.core.errors import install_error_handlers
+from perfpilot.core.logging import configure_logging
+from perfpilot.core.middleware import RequestFrameMiddleware
+from perfpilot.core.migrate import upgrade_database
+from perfpilot.core.ratelimit import RateLimiter
+from perfpilot.core.schemas import ErrorEnvelope
+from perfpilot.metrics.ingest import IngestWriter
+from perfpilot.metrics.router import router as metrics_router
+from perfpilot.metrics.stream import SampleStream
+from perfpilot.monitoring.router import probes
+from perfpilot.monitoring.router import router as monitoring_router
+from perfpilot.monitoring.telemetry import Telemetry
+
+log = structlog.get_logger("perfpilot.app")
+
+_ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorEnvelope, "description": text}
+    for code, text in {
+        400: "Malformed JSON",
+        401: "Missing, expired or invalid bearer token",
+        403: "The token's role is too low",
+        413: "Body too large",
+        415: "Body is not JSON",
+        422: "Invalid field; details name the field path",
+        429: "Rate limited; see Retry-After",
+        503: "Database unavailable",
+    }.items()
+}
+
+DESCRIPTION = """
+Perfpilot is a performance control plane for AI services. Push metrics, define rules,
+get alerts, and let actions (scale, switch model, fallback, retry, cache clear) run and prove
+their impact.
+
+Every `/v1` route needs `Authorization: Bearer <jwt>`; `perfpilot token --role admin` mints one.
+"""
+
+
+def build_context(settings: Settings) -> AppContext:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.effective_database_url)
+    secret, generated = load_or_create_secret(settings)
+    telemetry = Telemetry()
+    samples = SampleStream()
+    return AppContext(
+        settings=settings,
+        engine=engine,
+        sessionmaker=create_sessionmaker(engine),
+        tokens=TokenAuthority(settings, secret=secret),
+        secret_generated=generated,
+        limiter=RateLimiter(settings),
+        telemetry=telemetry,
+        samples=samples,
+        ingest=IngestWriter(
+            engine,
+            stream=samples,
+            telemetry=telemetry,
+            max_rows_per_commit=settings.group_commit_max_rows,
+        ),
+    )
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
+    ctx = build_context(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if migrate:
+            await upgrade_database(ctx.engine)
+        ctx.ingest.start()
+        log.info("started", database=ctx.engine.url.render_as_string(hide_password=True))
+        try:
+            yield
+        finally:
+            await ctx.ingest.stop()
+            await ctx.engine.dispose()
+            log.info("stopped")
+
+    app = FastAPI(
+        title="Perfpilot",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        responses=_ERROR_RESPONSES,
+    )
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    app.include_router(metrics_router, prefix=API_PREFIX)
+    app.include_router(monitoring_router, prefix=API_PREFIX)
+    app.include_router(probes)
+    app.add_middleware(RequestFrameMiddleware, settings=settings, telemetry=ctx.telemetry)
+    return app

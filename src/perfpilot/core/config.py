@@ -1,0 +1,68 @@
+"""All settings, from `PERFPILOT_*` environment variables (and a `.env` file)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+API_PREFIX = "/v1/ai-performance-optimization"
+
+
+class Settings(BaseSettings):
+    """One Settings class: every knob of the process, with laptop-friendly defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="PERFPILOT_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path(".perfpilot")
+    database_url: str | None = None
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    jwt_secret: str | None = None
+    jwt_public_key: str | None = Field(
+        default=None, description="PEM public key (or a path to one) for RS256/ES256 tokens"
+    )
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_leeway_seconds: int = 30
+
+    rate_limit_read: str = "600/minute"
+    rate_limit_write: str = "6000/minute"
+    rate_limit_ingest: str = "60000/minute"
+    rate_limit_anonymous: str = "120/minute"
+    rate_limit_enabled: bool = True
+
+    max_body_bytes: int = 1024 * 1024
+    max_batch_body_bytes: int = 8 * 1024 * 1024
+
+    group_commit_max_rows: int = 50_000
+    retention_days: int = 30
+    retention_chunk_rows: int = 10_000
+    retention_interval_seconds: float = 3600.0
+
+    # /metrics (Prometheus) without a token: only for a scraper on a trusted network
+    metrics_public: bool = False
+
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "json"
+    access_log: bool = True
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'perfpilot.db').as_posix()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,36 @@
+"""The process's shared parts, built once by create_app and reachable from every request."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from perfpilot.core.auth import TokenAuthority
+from perfpilot.core.config import Settings
+from perfpilot.core.ratelimit import RateLimiter
+from perfpilot.metrics.ingest import IngestWriter
+from perfpilot.metrics.stream import SampleStream
+from perfpilot.monitoring.telemetry import Telemetry
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    tokens: TokenAuthority
+    secret_generated: bool
+    limiter: RateLimiter
+    telemetry: Telemetry
+    samples: SampleStream
+    ingest: IngestWriter
+    started_monotonic: float = field(default_factory=time.monotonic)
+    # background loops by name, so /health can tell which are alive
+    loops: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def uptime_seconds(self) -> float:
+        return time.monotonic() - self.started_monotonic

@@ -1,0 +1,77 @@
+"""FastAPI dependencies: the app context, the per-request session, and role checks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from perfpilot.core.auth import Principal, Role, check_role
+from perfpilot.core.context import AppContext
+from perfpilot.core.db import session_scope
+from perfpilot.core.errors import Unauthorized
+from perfpilot.core.ratelimit import RouteClass
+
+bearer_scheme = HTTPBearer(auto_error=False, description="JWT: `perfpilot token --role admin`")
+
+
+def get_context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+ContextDep = Annotated[AppContext, Depends(get_context)]
+
+
+async def get_session(ctx: ContextDep) -> AsyncIterator[AsyncSession]:
+    async for session in session_scope(ctx.sessionmaker):
+        yield session
+
+
+# scope="function": commit before the response is sent, so a 2xx means committed.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def _client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+class Authorize:
+    """Authenticate the bearer token, count it against its rate limit, check the role."""
+
+    def __init__(self, role: Role, route_class: RouteClass) -> None:
+        self.role = role
+        self.route_class = route_class
+
+    async def __call__(
+        self,
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    ) -> Principal:
+        ctx = get_context(request)
+        state = request.scope.setdefault("state", {})
+        try:
+            if credentials is None or credentials.scheme.lower() != "bearer":
+                raise Unauthorized("Missing bearer token (Authorization: Bearer <jwt>)")
+            principal = ctx.tokens.verify(credentials.credentials)
+        except Unauthorized:
+            # unauthenticated callers are limited per address, so guessing is throttled
+            status = await ctx.limiter.hit("anonymous", _client_address(request))
+            if status is not None:
+                state["ratelimit"] = status.headers()
+            raise
+        state["principal"] = principal
+        status = await ctx.limiter.hit(self.route_class, principal.subject)
+        if status is not None:
+            state["ratelimit"] = status.headers()
+        check_role(principal, self.role)
+        return principal
+
+
+ViewerAuth = Annotated[Principal, Depends(Authorize(Role.viewer, "read"))]
+OperatorAuth = Annotated[Principal, Depends(Authorize(Role.operator, "write"))]
+IngestAuth = Annotated[Principal, Depends(Authorize(Role.operator, "ingest"))]
+AdminAuth = Annotated[Principal, Depends(Authorize(Role.admin, "write"))]

@@ -1,0 +1,194 @@
+"""Domain errors carry their HTTP status and code; one set of handlers renders the envelope."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = structlog.get_logger("perfpilot.errors")
+
+
+class PerfpilotError(Exception):
+    """Base of every error a client may see."""
+
+    status_code = 500
+    code = "internal_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: Sequence[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = list(details or [])
+        self.headers = headers or {}
+
+    def with_headers(self, headers: dict[str, str]) -> PerfpilotError:
+        self.headers.update(headers)
+        return self
+
+
+class BadRequest(PerfpilotError):
+    status_code = 400
+    code = "bad_request"
+
+
+class MalformedJSON(BadRequest):
+    code = "malformed_json"
+
+
+class Unauthorized(PerfpilotError):
+    status_code = 401
+    code = "unauthorized"
+
+    def __init__(self, message: str = "Missing or invalid bearer token") -> None:
+        super().__init__(message, headers={"WWW-Authenticate": 'Bearer realm="perfpilot"'})
+
+
+class Forbidden(PerfpilotError):
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFound(PerfpilotError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(PerfpilotError):
+    status_code = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(PerfpilotError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(PerfpilotError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class InvalidField(PerfpilotError):
+    status_code = 422
+    code = "validation_error"
+
+
+class RateLimited(PerfpilotError):
+    status_code = 429
+    code = "rate_limited"
+
+
+class DatabaseUnavailable(PerfpilotError):
+    status_code = 503
+    code = "database_unavailable"
+
+
+def error_body(
+    code: str, message: str, details: Sequence[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    return {
+        "success": False,
+        "error": {"code": code, "message": message, "details": list(details or [])},
+    }
+
+
+def error_response(exc: PerfpilotError) -> ORJSONResponse:
+    return ORJSONResponse(
+        error_body(exc.code, exc.message, exc.details),
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
+
+
+def _clean_message(message: str) -> str:
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if message.startswith(prefix):
+            return message[len(prefix) :]
+    return message
+
+
+def validation_details(errors: Sequence[Any], *, drop_prefix: int = 0) -> list[dict[str, Any]]:
+    """Pydantic errors as `{field, message, type}`; `field` is the dotted path ("items.3.value")."""
+    details: list[dict[str, Any]] = []
+    for err in errors:
+        loc = [str(p) for p in err.get("loc", ())][drop_prefix:]
+        detail: dict[str, Any] = {
+            "field": ".".join(loc) or "body",
+            "message": _clean_message(str(err.get("msg", "invalid"))),
+            "type": err.get("type", "value_error"),
+        }
+        # batch items: name the index explicitly so clients need not parse the path
+        if len(loc) >= 2 and loc[0] == "samples" and loc[1].isdigit():
+            detail["index"] = int(loc[1])
+        details.append(detail)
+    return details
+
+
+def _request_validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
+    details = []
+    for err in exc.errors():
+        loc = list(err.get("loc", ()))
+        if loc and loc[0] in ("body", "query", "path", "header"):
+            source, loc = loc[0], loc[1:]
+        else:
+            source = "body"
+        err = dict(err, loc=loc)
+        [detail] = validation_details([err])
+        detail["in"] = source
+        details.append(detail)
+    return details
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(PerfpilotError)
+    async def _perfpilot_error(_: Request, exc: PerfpilotError) -> ORJSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_validation(_: Request, exc: RequestValidationError) -> ORJSONResponse:
+        for err in exc.errors():
+            if err.get("type") == "json_invalid":
+                return error_response(MalformedJSON("Request body is not valid JSON"))
+        details = _request_validation_details(exc)
+        fields = ", ".join(sorted({d["field"] for d in details}))
+        return error_response(InvalidField(f"Invalid request: {fields}", details=details))
+
+    @app.exception_handler(ValidationError)
+    async def _validation(_: Request, exc: ValidationError) -> ORJSONResponse:
+        details = validation_details(exc.errors())
+        fields = ", ".join(sorted({d["field"] for d in details}))
+        return error_response(InvalidField(f"Invalid request: {fields}", details=details))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        return ORJSONResponse(
+            error_body(codes.get(exc.status_code, "http_error"), str(exc.detail)),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(OSError)
+    async def _database(_: Request, exc: Exception) -> ORJSONResponse:
+        log.error("database_unavailable", error=type(exc).__name__)
+        return error_response(DatabaseUnavailable("The database is unavailable; retry later"))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> ORJSONResponse:
+        log.exception("unhandled_error", error=type(exc).__name__)
+        return error_response(PerfpilotError("Internal error"))

@@ -1,0 +1,188 @@
+"""One pure-ASGI middleware for what every request needs: ids, limits, headers, logs, timing.
+
+Pure ASGI (not BaseHTTPMiddleware) because it sits on the ingestion hot path.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import orjson
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from perfpilot.core.config import API_PREFIX, Settings
+from perfpilot.core.errors import (
+    PayloadTooLarge,
+    PerfpilotError,
+    UnsupportedMediaType,
+    error_body,
+)
+from perfpilot.monitoring.telemetry import Telemetry
+
+access_log = structlog.get_logger("perfpilot.access")
+
+_SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+_API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+# Swagger UI loads its bundle from a CDN and runs an inline bootstrap script.
+_DOCS_CSP = (
+    b"content-security-policy",
+    b"default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    b"img-src 'self' data: https://fastapi.tiangolo.com; frame-ancestors 'none'",
+)
+_NO_STORE = (b"cache-control", b"no-store")
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+class RequestFrameMiddleware:
+    def __init__(self, app: ASGIApp, *, settings: Settings, telemetry: Telemetry) -> None:
+        self.app = app
+        self.settings = settings
+        self.telemetry = telemetry
+        self.log_requests = settings.access_log
+
+    def _body_cap(self, path: str) -> int:
+        if path.endswith("/batch"):
+            return self.settings.max_batch_body_bytes
+        return self.settings.max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        path: str = scope["path"]
+        method: str = scope["method"]
+        headers = dict(scope["headers"])
+        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:100] or uuid.uuid4().hex
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        is_api = path.startswith(API_PREFIX)
+        status_holder = [500]
+
+        extra_headers = [*_SECURITY_HEADERS, (b"x-request-id", request_id.encode())]
+        if path.startswith(("/docs", "/redoc")):
+            extra_headers.append(_DOCS_CSP)
+        else:
+            extra_headers.append(_API_CSP)
+        if is_api:
+            extra_headers.append(_NO_STORE)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+                raw = list(message.get("headers", []))
+                raw.extend(extra_headers)
+                rate = state.get("ratelimit")
+                if rate is not None:
+                    raw.extend((k.lower().encode(), v.encode()) for k, v in rate.items())
+                message["headers"] = raw
+            await send(message)
+
+        try:
+            rejection = None
+            if is_api and method in _BODY_METHODS:
+                rejection, receive = await self._check_body(scope, headers, receive)
+            if rejection is not None:
+                await self._send_error(rejection, send_with_headers)
+            else:
+                await self.app(scope, receive, send_with_headers)
+        finally:
+            duration = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", None) or ("unmatched" if is_api else path)
+            status = status_holder[0]
+            self.telemetry.requests.labels(template, method, str(status)).inc()
+            self.telemetry.request_duration.labels(template, method).observe(duration)
+            if self.log_requests:
+                principal = state.get("principal")
+                access_log.info(
+                    "request",
+                    request_id=request_id,
+                    method=method,
+                    route=template,
+                    status=status,
+                    duration_ms=round(duration * 1000, 2),
+                    subject=getattr(principal, "subject", None),
+                )
+
+    async def _check_body(
+        self, scope: Scope, headers: dict[bytes, bytes], receive: Receive
+    ) -> tuple[PerfpilotError | None, Receive]:
+        cap = self._body_cap(scope["path"])
+        length_raw = headers.get(b"content-length")
+        if length_raw is not None:
+            try:
+                length = int(length_raw)
+            except ValueError:
+                length = -1
+            if length > cap:
+                return PayloadTooLarge(f"Request body exceeds the {cap} byte limit"), receive
+            if length == 0:
+                return None, receive
+            chunked = False
+        else:
+            chunked = True
+        content_type = headers.get(b"content-type", b"").decode("latin-1")
+        if not _is_json(content_type):
+            return (
+                UnsupportedMediaType(
+                    "Request body must be JSON (Content-Type: application/json)"
+                ),
+                receive,
+            )
+        if not chunked:
+            return None, receive
+        # No Content-Length: read up to the cap now, then replay the body to the app.
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > cap:
+                return PayloadTooLarge(f"Request body exceeds the {cap} byte limit"), receive
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return None, replay
+
+    @staticmethod
+    async def _send_error(exc: PerfpilotError, send: Send) -> None:
+        body = orjson.dumps(error_body(exc.code, exc.message, exc.details))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": exc.status_code,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})

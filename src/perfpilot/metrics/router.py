@@ -1,0 +1,85 @@
+"""/metrics: push one sample, push a batch, list samples."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from perfpilot.core.deps import ContextDep, IngestAuth, SessionDep, ViewerAuth
+from perfpilot.core.schemas import Envelope, ListEnvelope
+from perfpilot.metrics import service
+from perfpilot.metrics.repository import SampleFilter
+from perfpilot.metrics.schemas import BatchResult, MetricBatchIn, MetricIn, MetricOut
+from perfpilot.metrics.units import MetricType
+
+router = APIRouter(prefix="/metrics", tags=["metrics"])
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Envelope[MetricOut],
+    summary="Record one performance sample",
+    description="Validates, converts to the canonical unit, commits, then returns the stored "
+    "sample. A 201 means the sample is committed and will be evaluated by the rules.",
+)
+async def post_metric(body: MetricIn, ctx: ContextDep, _: IngestAuth) -> Envelope[MetricOut]:
+    [row] = await service.record_samples(ctx.ingest, [body])
+    return Envelope(data=service.row_out(row), message="Performance metric recorded successfully")
+
+
+@router.post(
+    "/batch",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Envelope[BatchResult],
+    summary="Record up to 10,000 samples at once",
+    description="All or nothing: one invalid item rejects the batch and the error names its "
+    "index (`details[].index`, field `samples.<i>.<field>`).",
+)
+async def post_metric_batch(
+    body: MetricBatchIn, ctx: ContextDep, _: IngestAuth
+) -> Envelope[BatchResult]:
+    rows = await service.record_samples(ctx.ingest, body.samples)
+    return Envelope(
+        data=BatchResult(accepted=len(rows), ids=[r["id"] for r in rows]),
+        message=f"{len(rows)} performance metrics recorded successfully",
+    )
+
+
+@router.get(
+    "",
+    response_model=ListEnvelope[MetricOut],
+    summary="List samples, newest first",
+    description="Filters combine; page with `cursor` = the previous response's `nextCursor`.",
+)
+async def get_metrics(
+    session: SessionDep,
+    _: ViewerAuth,
+    service_name: Annotated[str | None, Query(alias="serviceName", max_length=100)] = None,
+    metric_type: Annotated[MetricType | None, Query(alias="metricType")] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> ListEnvelope[MetricOut]:
+    filters = SampleFilter(
+        service_name=service_name,
+        metric_type=metric_type,
+        since=_aware(since),
+        until=_aware(until),
+    )
+    items, next_cursor = await service.list_metrics(session, filters, limit=limit, cursor=cursor)
+    return ListEnvelope(
+        data=items,
+        count=len(items),
+        next_cursor=next_cursor,
+        message="Performance metrics retrieved successfully",
+    )

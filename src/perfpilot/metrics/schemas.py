@@ -1,0 +1,121 @@
+"""Request and response shapes of the metrics endpoints."""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from perfpilot.core.schemas import CamelModel
+from perfpilot.metrics.units import (
+    METRIC_SPECS,
+    MetricType,
+    UnitError,
+    conversion_factor,
+    range_error,
+)
+
+SERVICE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"
+ServiceName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=100,
+        pattern=SERVICE_NAME_PATTERN,
+        description="1-100 chars of [A-Za-z0-9._:-], starting alphanumeric",
+        examples=["ai-chat-service"],
+    ),
+]
+MAX_METADATA_BYTES = 8 * 1024
+MAX_FUTURE_SKEW_SECONDS = 300.0
+MAX_BATCH_SAMPLES = 10_000
+
+
+class MetricIn(CamelModel):
+    """One sample. `unit` is optional (canonical assumed); the value is stored canonical.
+
+    Field order matters: metricType and unit are validated before value, so the value's
+    validator can convert and range-check it and name `value` in its error.
+    """
+
+    service_name: ServiceName
+    metric_type: MetricType
+    unit: str | None = Field(default=None, max_length=16, examples=["ms"])
+    value: float = Field(examples=[1500])
+    timestamp: datetime | None = Field(
+        default=None, description="ISO 8601; server time when absent; naive means UTC"
+    )
+    metadata: dict[str, Any] = Field(default_factory=dict, examples=[{"model": "gpt-4"}])
+
+    @field_validator("unit")
+    @classmethod
+    def _unit_accepted(cls, unit: str | None, info: ValidationInfo) -> str | None:
+        metric_type = info.data.get("metric_type")
+        if unit is not None and metric_type is not None:
+            try:
+                conversion_factor(metric_type, unit)
+            except UnitError as exc:
+                raise ValueError(str(exc)) from None
+        return unit
+
+    @field_validator("value")
+    @classmethod
+    def _value_canonical(cls, value: float, info: ValidationInfo) -> float:
+        if not math.isfinite(value):
+            raise ValueError("value must be a finite number (NaN and Infinity are rejected)")
+        metric_type = info.data.get("metric_type")
+        if metric_type is None or "unit" not in info.data:
+            return value  # the type or unit error is reported on its own field
+        canonical = value * conversion_factor(metric_type, info.data["unit"])
+        problem = range_error(metric_type, canonical)
+        if problem:
+            raise ValueError(problem)
+        return canonical
+
+    @field_validator("timestamp")
+    @classmethod
+    def _timestamp_not_future(cls, ts: datetime | None) -> datetime | None:
+        if ts is None:
+            return None
+        ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+        if ts.timestamp() > time.time() + MAX_FUTURE_SKEW_SECONDS:
+            raise ValueError("timestamp is more than 5 minutes in the future")
+        return ts
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_small(cls, metadata: dict[str, Any]) -> dict[str, Any]:
+        if metadata and len(orjson.dumps(metadata)) > MAX_METADATA_BYTES:
+            raise ValueError(f"metadata must serialise to at most {MAX_METADATA_BYTES} bytes")
+        return metadata
+
+    @model_validator(mode="after")
+    def _canonical_unit(self) -> MetricIn:
+        self.unit = METRIC_SPECS[self.metric_type].canonical
+        return self
+
+
+class MetricBatchIn(CamelModel):
+    """Up to 10,000 samples, validated whole: one bad item rejects the batch."""
+
+    samples: list[MetricIn] = Field(min_length=1, max_length=MAX_BATCH_SAMPLES)
+
+
+class MetricOut(CamelModel):
+    id: uuid.UUID
+    service_name: str
+    metric_type: str
+    value: float
+    unit: str
+    timestamp: datetime
+    metadata: dict[str, Any]
+
+
+class BatchResult(CamelModel):
+    accepted: int
+    ids: list[uuid.UUID]

@@ -1,0 +1,105 @@
+"""Metric ingestion and listing: rows from validated input, cursors, the group-commit hand-off."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from perfpilot.core.errors import InvalidField
+from perfpilot.metrics import repository
+from perfpilot.metrics.ingest import IngestWriter
+from perfpilot.metrics.schemas import MetricIn, MetricOut
+from perfpilot.metrics.stream import SampleRow
+from perfpilot.models import PerformanceMetric
+
+
+def build_rows(samples: Sequence[MetricIn], *, now: datetime | None = None) -> list[SampleRow]:
+    """Stored rows for validated samples (values already canonical); missing time = now."""
+    received = now or datetime.now(UTC)
+    new_id = uuid.uuid4
+    return [
+        {
+            "id": new_id(),
+            "service_name": s.service_name,
+            "metric_type": s.metric_type,
+            "value": s.value,
+            "unit": s.unit or "",
+            "timestamp": s.timestamp or received,
+            "metadata": s.metadata,
+        }
+        for s in samples
+    ]
+
+
+async def record_samples(writer: IngestWriter, samples: Sequence[MetricIn]) -> list[SampleRow]:
+    """Commit the samples (group commit) and return them as stored."""
+    rows = build_rows(samples)
+    await writer.submit(rows)
+    return rows
+
+
+def row_out(row: SampleRow) -> MetricOut:
+    return MetricOut(
+        id=row["id"],
+        service_name=row["service_name"],
+        metric_type=row["metric_type"],
+        value=row["value"],
+        unit=row["unit"],
+        timestamp=row["timestamp"],
+        metadata=row["metadata"],
+    )
+
+
+def model_out(metric: PerformanceMetric) -> MetricOut:
+    return MetricOut(
+        id=metric.id,
+        service_name=metric.service_name,
+        metric_type=metric.metric_type,
+        value=metric.value,
+        unit=metric.unit,
+        timestamp=metric.timestamp,
+        metadata=metric.meta or {},
+    )
+
+
+def encode_cursor(metric: PerformanceMetric) -> str:
+    raw = f"{metric.timestamp.isoformat()}|{metric.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        ts_raw, id_raw = base64.urlsafe_b64decode(padded).decode().split("|", 1)
+        return datetime.fromisoformat(ts_raw), uuid.UUID(id_raw)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidField(
+            "Invalid cursor",
+            details=[{"field": "cursor", "message": "not a cursor from a previous page",
+                      "type": "value_error", "in": "query"}],
+        ) from exc
+
+
+async def list_metrics(
+    session: AsyncSession,
+    filters: repository.SampleFilter,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[MetricOut], str | None]:
+    after = decode_cursor(cursor) if cursor else None
+    if filters.since and filters.until and filters.since > filters.until:
+        raise InvalidField(
+            "since must not be after until",
+            details=[{"field": "since", "message": "since is after until", "type": "value_error",
+                      "in": "query"}],
+        )
+    rows = await repository.list_samples(session, filters, limit=limit + 1, after=after)
+    page = list(rows[:limit])
+    next_cursor = encode_cursor(page[-1]) if len(rows) > limit and page else None
+    return [model_out(m) for m in page], next_cursor

@@ -1,0 +1,47 @@
+"""In-process fan-out of committed samples to the engine and live views."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any, TypedDict
+
+
+class SampleRow(TypedDict):
+    """A committed sample as stored (canonical value and unit)."""
+
+    id: Any
+    service_name: str
+    metric_type: str
+    value: float
+    unit: str
+    timestamp: datetime
+    metadata: dict[str, Any]
+
+
+class SampleStream:
+    """Publishes each committed group of samples to every subscriber's queue.
+
+    Subscribers with a bounded queue that fall behind lose the oldest groups (a live view can
+    skip); the engine subscribes unbounded because it must see every sample.
+    """
+
+    def __init__(self) -> None:
+        self._subscribers: list[asyncio.Queue[list[SampleRow]]] = []
+        self.dropped = 0
+
+    def subscribe(self, *, maxsize: int = 0) -> asyncio.Queue[list[SampleRow]]:
+        queue: asyncio.Queue[list[SampleRow]] = asyncio.Queue(maxsize=maxsize)
+        self._subscribers.append(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[list[SampleRow]]) -> None:
+        if queue in self._subscribers:
+            self._subscribers.remove(queue)
+
+    def publish(self, samples: list[SampleRow]) -> None:
+        for queue in self._subscribers:
+            if queue.full():
+                queue.get_nowait()
+                self.dropped += 1
+            queue.put_nowait(samples)

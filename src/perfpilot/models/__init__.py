@@ -1,0 +1,25 @@
+"""Table definitions (SQLAlchemy). API schemas live apart, in each feature's schemas.py."""
+
+from perfpilot.core.db import Base
+from perfpilot.models.actions import OptimizationAction, ServiceState
+from perfpilot.models.alerts import PerformanceAlert, RuleEvaluationState
+from perfpilot.models.autoscaling import GLOBAL_SCOPE, AutoscalingConfig
+from perfpilot.models.metrics import PerformanceMetric
+from perfpilot.models.reports import OptimizationReport
+from perfpilot.models.rules import OptimizationRule
+from perfpilot.models.webhooks import Webhook, WebhookDelivery
+
+__all__ = [
+    "GLOBAL_SCOPE",
+    "AutoscalingConfig",
+    "Base",
+    "OptimizationAction",
+    "OptimizationReport",
+    "OptimizationRule",
+    "PerformanceAlert",
+    "PerformanceMetric",
+    "RuleEvaluationState",
+    "ServiceState",
+    "Webhook",
+    "WebhookDelivery",
+]

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, Double, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from perfpilot.core.db import Base, UTCDateTime, utcnow
+
+# The row that holds the global default; not a valid service name, so it cannot collide.
+GLOBAL_SCOPE = "*"
+
+
+class AutoscalingConfig(Base):
+    """Autoscaling parameters: one global default row and optional per-service overrides."""
+
+    __tablename__ = "ai_autoscaling_configs"
+
+    service_name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    metric: Mapped[str] = mapped_column(String(32), default="cpu")
+    min_instances: Mapped[int] = mapped_column(Integer, default=2)
+    max_instances: Mapped[int] = mapped_column(Integer, default=10)
+    target_utilization: Mapped[float] = mapped_column(Double, default=70.0)
+    scale_up_threshold: Mapped[float] = mapped_column(Double, default=80.0)
+    scale_down_threshold: Mapped[float] = mapped_column(Double, default=30.0)
+    cooldown_period: Mapped[int] = mapped_column(Integer, default=300)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

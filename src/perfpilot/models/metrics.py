@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Double, Index, String, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from perfpilot.core.db import Base, JSONType, UTCDateTime, new_id
+
+
+class PerformanceMetric(Base):
+    """One sample, its value in the canonical unit of its type."""
+
+    __tablename__ = "ai_performance_metrics"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    service_name: Mapped[str] = mapped_column(String(100))
+    metric_type: Mapped[str] = mapped_column(String(32))
+    value: Mapped[float] = mapped_column(Double)
+    unit: Mapped[str] = mapped_column(String(16))
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
+
+    __table_args__ = (
+        Index("ix_metrics_service_type_ts", "service_name", "metric_type", "timestamp"),
+        # newest-first listing without a service filter, and retention by age
+        Index("ix_metrics_ts", "timestamp"),
+    )
