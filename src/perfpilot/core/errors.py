@@ -8,7 +8,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -105,8 +105,8 @@ def error_body(
     }
 
 
-def error_response(exc: PerfpilotError) -> ORJSONResponse:
-    return ORJSONResponse(
+def error_response(exc: PerfpilotError) -> JSONResponse:
+    return JSONResponse(
         error_body(exc.code, exc.message, exc.details),
         status_code=exc.status_code,
         headers=exc.headers,
@@ -154,11 +154,11 @@ def _request_validation_details(exc: RequestValidationError) -> list[dict[str, A
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PerfpilotError)
-    async def _perfpilot_error(_: Request, exc: PerfpilotError) -> ORJSONResponse:
+    async def _perfpilot_error(_: Request, exc: PerfpilotError) -> JSONResponse:
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _request_validation(_: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _request_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         for err in exc.errors():
             if err.get("type") == "json_invalid":
                 return error_response(MalformedJSON("Request body is not valid JSON"))
@@ -167,15 +167,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(InvalidField(f"Invalid request: {fields}", details=details))
 
     @app.exception_handler(ValidationError)
-    async def _validation(_: Request, exc: ValidationError) -> ORJSONResponse:
+    async def _validation(_: Request, exc: ValidationError) -> JSONResponse:
         details = validation_details(exc.errors())
         fields = ", ".join(sorted({d["field"] for d in details}))
         return error_response(InvalidField(f"Invalid request: {fields}", details=details))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "not_found", 405: "method_not_allowed"}
-        return ORJSONResponse(
+        return JSONResponse(
             error_body(codes.get(exc.status_code, "http_error"), str(exc.detail)),
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
@@ -184,11 +184,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
     @app.exception_handler(OSError)
-    async def _database(_: Request, exc: Exception) -> ORJSONResponse:
+    async def _database(_: Request, exc: Exception) -> JSONResponse:
         log.error("database_unavailable", error=type(exc).__name__)
         return error_response(DatabaseUnavailable("The database is unavailable; retry later"))
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> ORJSONResponse:
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled_error", error=type(exc).__name__)
         return error_response(PerfpilotError("Internal error"))

@@ -1,0 +1,182 @@
+"""Sliding windows of (timestamp, value) points and their aggregations.
+
+Time is float seconds since the epoch (UTC). Every aggregation covers the half-open interval
+``(now - window, now]``, so a point exactly ``window`` seconds old is already out.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import accumulate
+from typing import Final
+
+AGGREGATIONS: Final = frozenset(
+    {"last", "avg", "min", "max", "p50", "p90", "p95", "p99", "sum", "count"}
+)
+PERCENTILES: Final[dict[str, float]] = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
+DEFAULT_WINDOW_CAP: Final = 100_000
+
+# Compaction drops the dead prefix once it is at least this long and half the list, so the
+# amortised cost per insert stays O(1) while small windows do not compact on every sample.
+_COMPACT_MIN: Final = 64
+# Below this many points a sum is computed exactly (fsum) instead of from prefix sums, so the
+# common small windows carry no cancellation error at all.
+_EXACT_SUM_MAX: Final = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One metric sample, value already in the canonical unit of its metric type."""
+
+    service_name: str
+    metric_type: str
+    value: float
+    ts: float
+
+
+def percentile_cont(sorted_values: Sequence[float], q: float) -> float:
+    """PostgreSQL ``percentile_cont(q)`` over non-empty, ascending values.
+
+    Position ``q * (n - 1)``; between two ranks the result is ``lo + frac * (hi - lo)``,
+    the same float operations PostgreSQL performs, so both stores agree bit for bit.
+    """
+    pos = q * (len(sorted_values) - 1)
+    first = math.floor(pos)
+    low = sorted_values[first]
+    if first == math.ceil(pos):
+        return low
+    return low + (pos - first) * (sorted_values[first + 1] - low)
+
+
+class SlidingWindow:
+    """Time-ordered points of one (service, metric) series, bounded in age and in count.
+
+    Points older than ``horizon`` seconds before the newest point are evicted on insert, and
+    at most ``cap`` points are kept (the oldest go first: past the cap, aggregates describe
+    only the newest ``cap`` points). The newest point is never evicted.
+    """
+
+    __slots__ = ("_cum", "_start", "_ts", "_values", "cap", "horizon")
+
+    def __init__(self, horizon: float, *, cap: int = DEFAULT_WINDOW_CAP) -> None:
+        if not horizon >= 0:
+            raise ValueError("horizon must be >= 0")
+        if cap < 1:
+            raise ValueError("cap must be >= 1")
+        self.horizon = horizon
+        self.cap = cap
+        # Parallel lists; entries before _start are evicted but not yet deleted (deleting
+        # from the front of a list is O(n), so it is done in bulk by _compact).
+        self._ts: list[float] = []
+        self._values: list[float] = []
+        # _cum[i] = values[0] + ... + values[i], for O(1) sum/avg over any slice.
+        self._cum: list[float] = []
+        self._start = 0
+
+    def __len__(self) -> int:
+        return len(self._ts) - self._start
+
+    @property
+    def latest_ts(self) -> float | None:
+        """Timestamp of the newest point, None when empty."""
+        return self._ts[-1] if self._ts else None
+
+    @property
+    def latest_value(self) -> float | None:
+        """Value of the newest point (the last inserted among equal timestamps)."""
+        return self._values[-1] if self._values else None
+
+    def points(self) -> list[tuple[float, float]]:
+        """The kept points, oldest first (for inspection and tests)."""
+        start = self._start
+        return list(zip(self._ts[start:], self._values[start:], strict=True))
+
+    def add(self, ts: float, value: float) -> None:
+        """Insert a point (out of order allowed), then evict by age and count."""
+        times = self._ts
+        values = self._values
+        cum = self._cum
+        if not times or ts >= times[-1]:
+            times.append(ts)
+            values.append(value)
+            cum.append(cum[-1] + value if cum else value)
+        else:
+            # Rare late point: insert after equal timestamps and rebuild the prefix sums
+            # from there, exactly as if the points had arrived in order.
+            pos = bisect_right(times, ts, self._start)
+            times.insert(pos, ts)
+            values.insert(pos, value)
+            prev = cum[pos - 1] if pos else 0.0
+            cum[pos:] = list(accumulate(values[pos:], initial=prev))[1:]
+        self._evict()
+
+    def _evict(self) -> None:
+        times = self._ts
+        start = self._start
+        cutoff = times[-1] - self.horizon
+        if times[start] < cutoff:
+            start = bisect_left(times, cutoff, start)
+        n = len(times)
+        if n - start > self.cap:
+            start = n - self.cap
+        self._start = start
+        if start >= _COMPACT_MIN and start * 2 >= n:
+            self._compact()
+
+    def _compact(self) -> None:
+        start = self._start
+        del self._ts[:start]
+        del self._values[:start]
+        # Rebasing keeps prefix sums small, so their rounding error stays bounded by what
+        # the window holds rather than growing with everything ever inserted.
+        self._cum = list(accumulate(self._values))
+        self._start = 0
+
+    def _bounds(self, window: float, now: float) -> tuple[int, int]:
+        times = self._ts
+        start = self._start
+        hi = len(times) if now >= times[-1] else bisect_right(times, now, start)
+        lo = bisect_right(times, now - window, start, hi)
+        return lo, hi
+
+    def _sum(self, lo: int, hi: int) -> float:
+        if hi - lo <= _EXACT_SUM_MAX:
+            return math.fsum(self._values[lo:hi])
+        cum = self._cum
+        return cum[hi - 1] - (cum[lo - 1] if lo else 0.0)
+
+    def aggregate(self, kind: str, *, window: float, now: float) -> float | None:
+        """Aggregate the points with ``now - window < ts <= now``.
+
+        ``count`` of an empty window is 0; every other kind is None when empty.
+        """
+        if not self._ts:
+            if kind in AGGREGATIONS:
+                return 0.0 if kind == "count" else None
+            raise ValueError(f"unknown aggregation {kind!r}")
+        if kind == "last":
+            times = self._ts
+            idx = len(times) - 1 if now >= times[-1] else bisect_right(times, now, self._start) - 1
+            if idx < self._start or times[idx] <= now - window:
+                return None
+            return self._values[idx]
+        lo, hi = self._bounds(window, now)
+        if kind == "count":
+            return float(hi - lo)
+        if kind not in AGGREGATIONS:
+            raise ValueError(f"unknown aggregation {kind!r}")
+        if lo == hi:
+            return None
+        if kind == "avg":
+            return self._sum(lo, hi) / (hi - lo)
+        if kind == "sum":
+            return self._sum(lo, hi)
+        if kind == "min":
+            return min(self._values[lo:hi])
+        if kind == "max":
+            return max(self._values[lo:hi])
+        # Percentiles sort the in-window slice: O(k log k), only for percentile rules.
+        return percentile_cont(sorted(self._values[lo:hi]), PERCENTILES[kind])

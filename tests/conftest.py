@@ -1,0 +1,136 @@
+"""Shared fixtures: a real database per backend and the real app served over real HTTP.
+
+Integration tests run once on SQLite and, when PERFPILOT_TEST_DATABASE_URL is set, once more
+on PostgreSQL. The schema is built by the Alembic migrations (the app upgrades on start); each
+test gets a fresh app process state and empty tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import text
+
+from perfpilot.app import create_app
+from perfpilot.core.auth import Role
+from perfpilot.core.config import API_PREFIX, Settings
+from perfpilot.core.context import AppContext
+from perfpilot.core.db import create_engine
+from perfpilot.models import Base
+
+TEST_JWT_SECRET = "test-secret-" + "x" * 40
+PG_URL = os.environ.get("PERFPILOT_TEST_DATABASE_URL")
+
+
+def _backends() -> list[Any]:
+    params: list[Any] = ["sqlite"]
+    params.append(
+        pytest.param(
+            "postgresql",
+            marks=pytest.mark.skipif(not PG_URL, reason="PERFPILOT_TEST_DATABASE_URL not set"),
+        )
+    )
+    return params
+
+
+@pytest.fixture(scope="session", params=_backends())
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("db") / "perfpilot.db"
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    assert PG_URL
+    engine = create_engine(PG_URL)
+    async with engine.begin() as conn:  # start from an empty schema: migrations build it
+        await conn.execute(text("DROP SCHEMA public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
+    yield PG_URL
+
+
+async def _empty_tables(url: str) -> None:
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            await conn.execute(table.delete())
+    await engine.dispose()
+
+
+def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "data_dir": data_dir,
+        "jwt_secret": TEST_JWT_SECRET,
+        "rate_limit_read": "100000/minute",
+        "rate_limit_write": "100000/minute",
+        "rate_limit_ingest": "100000/minute",
+        "rate_limit_anonymous": "100000/minute",
+        "access_log": False,
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@dataclass
+class LiveServer:
+    """The real app on a real socket; `client` talks HTTP to it."""
+
+    base_url: str
+    ctx: AppContext
+    client: httpx.AsyncClient
+
+    def token(self, role: str = "admin", subject: str = "tester", ttl: int = 3600) -> str:
+        return self.ctx.tokens.mint(role=Role[role], subject=subject, ttl_seconds=ttl)
+
+    def auth(self, role: str = "admin", subject: str = "tester") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(role, subject)}"}
+
+    def api(self, path: str) -> str:
+        return f"{API_PREFIX}{path}"
+
+
+async def start_server(settings: Settings) -> tuple[uvicorn.Server, asyncio.Task[None], Any]:
+    app = create_app(settings)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    for _ in range(500):
+        if server.started:
+            break
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    else:
+        raise RuntimeError("test server did not start")
+    return server, task, (app, sock.getsockname()[1])
+
+
+@pytest.fixture
+async def live_server(
+    database_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[LiveServer]:
+    marker = request.node.get_closest_marker("settings")
+    overrides = dict(marker.kwargs) if marker else {}
+    settings = make_settings(database_url, tmp_path, **overrides)
+    server, task, (app, port) = await start_server(settings)
+    base_url = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        yield LiveServer(base_url=base_url, ctx=app.state.ctx, client=client)
+    server.should_exit = True
+    await task
+    await _empty_tables(database_url)
