@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from perfpilot.app import create_app
 from perfpilot.core.auth import Role
@@ -51,12 +51,17 @@ async def database_url(
         yield f"sqlite+aiosqlite:///{path}"
         return
     assert PG_URL
-    engine = create_engine(PG_URL)
-    async with engine.begin() as conn:  # start from an empty schema: migrations build it
-        await conn.execute(text("DROP SCHEMA public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
-    await engine.dispose()
-    yield PG_URL
+    # A database of its own per test session, so concurrent runs never see each other's rows.
+    name = f"perfpilot_test_{os.getpid()}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    yield url
+    async with admin.connect() as conn:
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await admin.dispose()
 
 
 async def _empty_tables(url: str) -> None:

@@ -71,9 +71,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def create_engine(url: str, *, echo: bool = False, **options: Any) -> AsyncEngine:
     """An async engine; SQLite gets WAL mode and a busy timeout on every connection."""
-    kwargs: dict[str, Any] = {"echo": echo}
+    kwargs: dict[str, Any] = {"echo": echo, **options}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 10}
     else:
