@@ -25,6 +25,7 @@ from perfpilot.core.auth import Role
 from perfpilot.core.config import API_PREFIX, Settings
 from perfpilot.core.context import AppContext
 from perfpilot.core.db import create_engine
+from perfpilot.engine.runner import EngineRunner
 from perfpilot.models import Base
 
 TEST_JWT_SECRET = "test-secret-" + "x" * 40
@@ -72,6 +73,13 @@ async def _empty_tables(url: str) -> None:
     await engine.dispose()
 
 
+@pytest.fixture
+async def clean_database(database_url: str) -> AsyncIterator[str]:
+    """The database URL, emptied after the test (for tests that run their own servers)."""
+    yield database_url
+    await _empty_tables(database_url)
+
+
 def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": database_url,
@@ -82,6 +90,8 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "rate_limit_ingest": "100000/minute",
         "rate_limit_anonymous": "100000/minute",
         "access_log": False,
+        # ticks only when a test asks (runner.tick_now), so time is driven by the test
+        "engine_tick_seconds": 3600.0,
         "log_level": "WARNING",
     }
     values.update(overrides)
@@ -104,6 +114,23 @@ class LiveServer:
 
     def api(self, path: str) -> str:
         return f"{API_PREFIX}{path}"
+
+    @property
+    def runner(self) -> EngineRunner:
+        runner = self.ctx.loops["engine"]
+        assert isinstance(runner, EngineRunner)
+        return runner
+
+    async def settle(self) -> None:
+        """Wait until the engine has evaluated everything committed so far."""
+        await self.runner.drain()
+
+    async def push(self, *samples: dict[str, Any]) -> None:
+        response = await self.client.post(
+            self.api("/metrics/batch"), json={"samples": list(samples)}, headers=self.auth()
+        )
+        assert response.status_code == 201, response.text
+        await self.settle()
 
 
 async def start_server(settings: Settings) -> tuple[uvicorn.Server, asyncio.Task[None], Any]:

@@ -9,6 +9,7 @@ import structlog
 from fastapi import FastAPI
 
 from perfpilot import __version__
+from perfpilot.alerts.router import router as alerts_router
 from perfpilot.core.auth import TokenAuthority, load_or_create_secret
 from perfpilot.core.config import API_PREFIX, Settings, get_settings
 from perfpilot.core.context import AppContext
@@ -19,12 +20,14 @@ from perfpilot.core.middleware import RequestFrameMiddleware
 from perfpilot.core.migrate import upgrade_database
 from perfpilot.core.ratelimit import RateLimiter
 from perfpilot.core.schemas import ErrorEnvelope
+from perfpilot.engine.runner import EngineRunner
 from perfpilot.metrics.ingest import IngestWriter
 from perfpilot.metrics.router import router as metrics_router
 from perfpilot.metrics.stream import SampleStream
 from perfpilot.monitoring.router import probes
 from perfpilot.monitoring.router import router as monitoring_router
 from perfpilot.monitoring.telemetry import Telemetry
+from perfpilot.rules.router import router as rules_router
 
 log = structlog.get_logger("perfpilot.app")
 
@@ -85,11 +88,22 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         if migrate:
             await upgrade_database(ctx.engine)
         ctx.ingest.start()
+        runner = EngineRunner(
+            sessionmaker=ctx.sessionmaker,
+            samples=ctx.samples,
+            telemetry=ctx.telemetry,
+            settings=settings,
+        )
+        await runner.start()
+        ctx.engine_control = runner
+        ctx.loops["engine"] = runner
         log.info("started", database=ctx.engine.url.render_as_string(hide_password=True))
         try:
             yield
         finally:
             await ctx.ingest.stop()
+            await runner.drain()
+            await runner.stop()
             await ctx.engine.dispose()
             log.info("stopped")
 
@@ -103,6 +117,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.ctx = ctx
     install_error_handlers(app)
     app.include_router(metrics_router, prefix=API_PREFIX)
+    app.include_router(rules_router, prefix=API_PREFIX)
+    app.include_router(alerts_router, prefix=API_PREFIX)
     app.include_router(monitoring_router, prefix=API_PREFIX)
     app.include_router(probes)
     app.add_middleware(RequestFrameMiddleware, settings=settings, telemetry=ctx.telemetry)

@@ -14,12 +14,15 @@ import time
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 
 from perfpilot.core.config import Settings
 from perfpilot.core.errors import Forbidden, Unauthorized
+
+if TYPE_CHECKING:
+    from jwt.types import Options
 
 ASYMMETRIC_ALGORITHMS = ("RS256", "ES256")
 
@@ -71,7 +74,12 @@ class TokenAuthority:
         self._leeway = settings.jwt_leeway_seconds
 
     def mint(
-        self, *, role: Role | str, subject: str, ttl_seconds: int, extra: dict[str, Any] | None = None
+        self,
+        *,
+        role: Role | str,
+        subject: str,
+        ttl_seconds: int,
+        extra: dict[str, Any] | None = None,
     ) -> str:
         now = int(time.time())
         role_name = role.name if isinstance(role, Role) else Role[role].name
@@ -102,7 +110,7 @@ class TokenAuthority:
             key = self._public_key
         else:
             raise Unauthorized(f"Token algorithm {alg!r} is not accepted")
-        options: dict[str, Any] = {"require": ["exp", "sub"]}
+        options: Options = {"require": ["exp", "sub"]}
         if self._issuer:
             options["require"].append("iss")
         if self._audience:

@@ -45,8 +45,25 @@ class Settings(BaseSettings):
     retention_chunk_rows: int = 10_000
     retention_interval_seconds: float = 3600.0
 
+    # webhook outbox: retries back off as uniform(0, min(cap, base * 2**(attempt-1)))
+    webhook_max_attempts: int = Field(default=10, ge=1, le=100)
+    webhook_backoff_base_seconds: float = Field(default=2.0, gt=0)
+    webhook_backoff_cap_seconds: float = Field(default=900.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+    webhook_poll_interval_seconds: float = Field(default=0.5, gt=0)
+    webhook_concurrency: int = Field(default=16, ge=1, le=1000)
+    # /health alerts=false when a delivery is overdue or failing for this long ...
+    webhook_stuck_after_seconds: float = Field(default=60.0, gt=0)
+    # ... or when one was given up (dead) within this window
+    webhook_dead_health_window_seconds: float = Field(default=900.0, ge=0)
+
     # /metrics (Prometheus) without a token: only for a scraper on a trusted network
     metrics_public: bool = False
+
+    engine_tick_seconds: float = 5.0
+    no_data_after_seconds: float = 300.0
+    # at start, windows are rebuilt from at most this many recent samples
+    engine_restore_max_samples: int = 200_000
 
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"

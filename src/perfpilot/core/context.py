@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -14,6 +14,16 @@ from perfpilot.core.ratelimit import RateLimiter
 from perfpilot.metrics.ingest import IngestWriter
 from perfpilot.metrics.stream import SampleStream
 from perfpilot.monitoring.telemetry import Telemetry
+
+
+class EngineControl(Protocol):
+    """What request handlers may tell the running engine, after their commit."""
+
+    def rule_changed(self, rule_id: str) -> None: ...
+
+    def alert_closed(self, rule_id: str, service_name: str) -> None: ...
+
+    def alert_acknowledged(self, rule_id: str, service_name: str) -> None: ...
 
 
 @dataclass
@@ -28,6 +38,7 @@ class AppContext:
     samples: SampleStream
     ingest: IngestWriter
     started_monotonic: float = field(default_factory=time.monotonic)
+    engine_control: EngineControl | None = None
     # background loops by name, so /health can tell which are alive
     loops: dict[str, Any] = field(default_factory=dict)
 

@@ -11,11 +11,23 @@ import structlog
 _REDACTED_KEYS = frozenset({"authorization", "token", "secret", "password", "jwt", "signature"})
 
 
-def _redact(_: object, __: str, event_dict: structlog.typing.EventDict) -> structlog.typing.EventDict:
+def _redact(
+    _: object, __: str, event_dict: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
     for key in list(event_dict):
         if key.lower() in _REDACTED_KEYS:
             event_dict[key] = "[redacted]"
     return event_dict
+
+
+class _CurrentStderr:
+    """Whatever `sys.stderr` is at write time, not the object it was at configuration time."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def configure_logging(*, level: str = "INFO", fmt: str = "json") -> None:
@@ -36,6 +48,6 @@ def configure_logging(*, level: str = "INFO", fmt: str = "json") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )

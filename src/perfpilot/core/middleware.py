@@ -22,8 +22,6 @@ from perfpilot.core.errors import (
 )
 from perfpilot.monitoring.telemetry import Telemetry
 
-access_log = structlog.get_logger("perfpilot.access")
-
 _SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -44,7 +42,9 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 def _is_json(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
-    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
 
 
 class RequestFrameMiddleware:
@@ -53,6 +53,9 @@ class RequestFrameMiddleware:
         self.settings = settings
         self.telemetry = telemetry
         self.log_requests = settings.access_log
+        # one logger per app, bound after create_app configured logging (module-level proxies
+        # cache the configuration of their first use)
+        self.access_log = structlog.get_logger("perfpilot.access")
 
     def _body_cap(self, path: str) -> int:
         if path.endswith("/batch"):
@@ -72,6 +75,7 @@ class RequestFrameMiddleware:
         state["request_id"] = request_id
         is_api = path.startswith(API_PREFIX)
         status_holder = [500]
+        response_started = [False]
 
         extra_headers = [*_SECURITY_HEADERS, (b"x-request-id", request_id.encode())]
         if path.startswith(("/docs", "/redoc")):
@@ -83,6 +87,7 @@ class RequestFrameMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
+                response_started[0] = True
                 status_holder[0] = message["status"]
                 raw = list(message.get("headers", []))
                 raw.extend(extra_headers)
@@ -100,16 +105,23 @@ class RequestFrameMiddleware:
                 await self._send_error(rejection, send_with_headers)
             else:
                 await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # Starlette's outermost error middleware would send this 500 without our headers;
+            # send the envelope here, then re-raise so the error is still logged as unhandled.
+            if not response_started[0]:
+                await self._send_error(PerfpilotError("Internal error"), send_with_headers)
+            raise
         finally:
             duration = time.perf_counter() - started
             route = scope.get("route")
-            template = getattr(route, "path", None) or ("unmatched" if is_api else path)
+            # never the raw path: unmatched URLs would give unbounded label cardinality
+            template = getattr(route, "path", None) or "unmatched"
             status = status_holder[0]
             self.telemetry.requests.labels(template, method, str(status)).inc()
             self.telemetry.request_duration.labels(template, method).observe(duration)
             if self.log_requests:
                 principal = state.get("principal")
-                access_log.info(
+                self.access_log.info(
                     "request",
                     request_id=request_id,
                     method=method,
@@ -139,9 +151,7 @@ class RequestFrameMiddleware:
         content_type = headers.get(b"content-type", b"").decode("latin-1")
         if not _is_json(content_type):
             return (
-                UnsupportedMediaType(
-                    "Request body must be JSON (Content-Type: application/json)"
-                ),
+                UnsupportedMediaType("Request body must be JSON (Content-Type: application/json)"),
                 receive,
             )
         if not chunked:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 from limits import RateLimitItem, parse
+from limits.aio.storage import Storage as AsyncStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
@@ -44,7 +45,7 @@ class RateLimiter:
             uri = settings.redis_url.replace("redis://", "async+redis://", 1)
         else:
             uri = "async+memory://"
-        self._storage = storage_from_string(uri)
+        self._storage = cast(AsyncStorage, storage_from_string(uri))  # async+ URIs only
         self._limiter = SlidingWindowCounterRateLimiter(self._storage)
         self._items: dict[RouteClass, RateLimitItem] = {
             "read": parse(settings.rate_limit_read),

@@ -65,7 +65,9 @@ def condition_holds(operator: str, value: float, threshold: float) -> bool:
     raise ValueError(f"unknown operator {operator!r}")
 
 
-def resolve_threshold_error(operator: str, threshold: float, resolve_threshold: float) -> str | None:
+def resolve_threshold_error(
+    operator: str, threshold: float, resolve_threshold: float
+) -> str | None:
     """Why a resolve threshold is unusable (None when fine), for 422 messages too.
 
     It must lie on the safe side of the threshold, or an alert would resolve as it fires and
@@ -295,7 +297,12 @@ def evaluate(
                 state.last_value = value
                 state.last_eval_at = at
                 return _transition(
-                    TransitionKind.RESOLVED, spec, service_name, value, at, REASON_RECOVERED,
+                    TransitionKind.RESOLVED,
+                    spec,
+                    service_name,
+                    value,
+                    at,
+                    REASON_RECOVERED,
                     sample_ts,
                 )
         changed = value != state.last_value
@@ -315,15 +322,25 @@ def evaluate(
         if not holds:
             state.reset()
             return _transition(
-                TransitionKind.PENDING_CLEARED, spec, service_name, value, at,
-                REASON_CONDITION_FALSE, sample_ts,
+                TransitionKind.PENDING_CLEARED,
+                spec,
+                service_name,
+                value,
+                at,
+                REASON_CONDITION_FALSE,
+                sample_ts,
             )
         assert state.pending_since is not None  # guaranteed by every path into PENDING
         if at - state.pending_since >= spec.duration:
             state.phase = Phase.FIRING
             state.fired_at = at
             return _transition(
-                TransitionKind.FIRED, spec, service_name, value, at, REASON_DURATION_ELAPSED,
+                TransitionKind.FIRED,
+                spec,
+                service_name,
+                value,
+                at,
+                REASON_DURATION_ELAPSED,
                 sample_ts,
             )
         return None
@@ -355,7 +372,9 @@ def mark_no_data(
         return None
     if spec.no_data == "resolve":
         state.reset()
-        return _transition(TransitionKind.RESOLVED, spec, service_name, None, at, REASON_NO_DATA, None)
+        return _transition(
+            TransitionKind.RESOLVED, spec, service_name, None, at, REASON_NO_DATA, None
+        )
     if state.no_data_marked:
         return None  # marked once; repeated ticks stay quiet
     state.no_data_marked = True

@@ -7,7 +7,7 @@ Time is float seconds since the epoch (UTC). Every aggregation covers the half-o
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate
@@ -22,6 +22,9 @@ DEFAULT_WINDOW_CAP: Final = 100_000
 # Compaction drops the dead prefix once it is at least this long and half the list, so the
 # amortised cost per insert stays O(1) while small windows do not compact on every sample.
 _COMPACT_MIN: Final = 64
+# Below this many points min/max/percentiles work on a fresh slice: cheaper than keeping a
+# sorted view in step.
+_SORTED_VIEW_MIN: Final = 32
 # Below this many points a sum is computed exactly (fsum) instead of from prefix sums, so the
 # common small windows carry no cancellation error at all.
 _EXACT_SUM_MAX: Final = 64
@@ -51,6 +54,51 @@ def percentile_cont(sorted_values: Sequence[float], q: float) -> float:
     return low + (pos - first) * (sorted_values[first + 1] - low)
 
 
+class _SortedRange:
+    """Sorted values of the points at physical indices [lo, hi) of a window's lists.
+
+    Successive evaluations of one rule window differ by a few points at each end, so moving
+    the range costs O(log k) searches plus a memmove instead of an O(k log k) sort.
+    """
+
+    __slots__ = ("hi", "lo", "values")
+
+    def __init__(self, lo: int, hi: int, values: list[float]) -> None:
+        self.lo = lo
+        self.hi = hi
+        self.values = values
+
+    def move(self, source: list[float], lo: int, hi: int) -> list[float]:
+        old_lo, old_hi = self.lo, self.hi
+        self.lo, self.hi = lo, hi
+        changes = abs(lo - old_lo) + abs(hi - old_hi)
+        if lo >= old_hi or hi <= old_lo or changes > hi - lo:
+            self.values = sorted(source[lo:hi])  # little overlap: a fresh sort is cheaper
+            return self.values
+        ordered = self.values
+        leaving = [*range(old_lo, lo), *range(hi, old_hi)]
+        for i in leaving:
+            value = source[i]
+            pos = bisect_left(ordered, value)
+            if pos == len(ordered) or ordered[pos] != value:
+                # Only reachable with unordered floats (NaN), which ingestion rejects.
+                self.values = sorted(source[lo:hi])
+                return self.values
+            del ordered[pos]
+        for i in (*range(lo, old_lo), *range(old_hi, hi)):
+            insort(ordered, source[i])
+        return ordered
+
+    def shift(self, pos: int, value: float) -> None:
+        """Account for a point inserted at physical index ``pos``."""
+        if pos <= self.lo:
+            self.lo += 1
+            self.hi += 1
+        elif pos < self.hi:
+            insort(self.values, value)
+            self.hi += 1
+
+
 class SlidingWindow:
     """Time-ordered points of one (service, metric) series, bounded in age and in count.
 
@@ -59,14 +107,14 @@ class SlidingWindow:
     only the newest ``cap`` points). The newest point is never evicted.
     """
 
-    __slots__ = ("_cum", "_start", "_ts", "_values", "cap", "horizon")
+    __slots__ = ("_cum", "_horizon", "_ranges", "_start", "_ts", "_values", "cap")
 
     def __init__(self, horizon: float, *, cap: int = DEFAULT_WINDOW_CAP) -> None:
         if not horizon >= 0:
             raise ValueError("horizon must be >= 0")
         if cap < 1:
             raise ValueError("cap must be >= 1")
-        self.horizon = horizon
+        self._horizon = horizon
         self.cap = cap
         # Parallel lists; entries before _start are evicted but not yet deleted (deleting
         # from the front of a list is O(n), so it is done in bulk by _compact).
@@ -75,6 +123,20 @@ class SlidingWindow:
         # _cum[i] = values[0] + ... + values[i], for O(1) sum/avg over any slice.
         self._cum: list[float] = []
         self._start = 0
+        # Sorted views for min/max/percentiles, one per window length queried.
+        self._ranges: dict[float, _SortedRange] = {}
+
+    @property
+    def horizon(self) -> float:
+        """Seconds of history kept before the newest point."""
+        return self._horizon
+
+    @horizon.setter
+    def horizon(self, horizon: float) -> None:
+        if not horizon >= 0:
+            raise ValueError("horizon must be >= 0")
+        self._horizon = horizon
+        self._ranges.clear()  # the rules changed: drop views of windows no longer used
 
     def __len__(self) -> int:
         return len(self._ts) - self._start
@@ -111,12 +173,14 @@ class SlidingWindow:
             values.insert(pos, value)
             prev = cum[pos - 1] if pos else 0.0
             cum[pos:] = list(accumulate(values[pos:], initial=prev))[1:]
+            for view in self._ranges.values():
+                view.shift(pos, value)
         self._evict()
 
     def _evict(self) -> None:
         times = self._ts
         start = self._start
-        cutoff = times[-1] - self.horizon
+        cutoff = times[-1] - self._horizon
         if times[start] < cutoff:
             start = bisect_left(times, cutoff, start)
         n = len(times)
@@ -134,6 +198,11 @@ class SlidingWindow:
         # the window holds rather than growing with everything ever inserted.
         self._cum = list(accumulate(self._values))
         self._start = 0
+        for key, view in list(self._ranges.items()):
+            view.lo -= start
+            view.hi -= start
+            if view.lo < 0:
+                del self._ranges[key]  # it covered deleted points; rebuilt on next use
 
     def _bounds(self, window: float, now: float) -> tuple[int, int]:
         times = self._ts
@@ -174,9 +243,24 @@ class SlidingWindow:
             return self._sum(lo, hi) / (hi - lo)
         if kind == "sum":
             return self._sum(lo, hi)
+        if hi - lo < _SORTED_VIEW_MIN:
+            if kind == "min":
+                return min(self._values[lo:hi])
+            if kind == "max":
+                return max(self._values[lo:hi])
+            return percentile_cont(sorted(self._values[lo:hi]), PERCENTILES[kind])
+        # Large windows: a sorted view kept in step with the window, per window length.
+        ordered = self._sorted(window, lo, hi)
         if kind == "min":
-            return min(self._values[lo:hi])
+            return ordered[0]
         if kind == "max":
-            return max(self._values[lo:hi])
-        # Percentiles sort the in-window slice: O(k log k), only for percentile rules.
-        return percentile_cont(sorted(self._values[lo:hi]), PERCENTILES[kind])
+            return ordered[-1]
+        return percentile_cont(ordered, PERCENTILES[kind])
+
+    def _sorted(self, window: float, lo: int, hi: int) -> list[float]:
+        view = self._ranges.get(window)
+        if view is None:
+            ordered = sorted(self._values[lo:hi])
+            self._ranges[window] = _SortedRange(lo, hi, ordered)
+            return ordered
+        return view.move(self._values, lo, hi)

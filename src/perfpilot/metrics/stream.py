@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypedDict
 
@@ -28,7 +29,12 @@ class SampleStream:
 
     def __init__(self) -> None:
         self._subscribers: list[asyncio.Queue[list[SampleRow]]] = []
+        self._listeners: list[Callable[[list[SampleRow]], None]] = []
         self.dropped = 0
+
+    def add_listener(self, listener: Callable[[list[SampleRow]], None]) -> None:
+        """Call `listener` synchronously with every published group (must not block)."""
+        self._listeners.append(listener)
 
     def subscribe(self, *, maxsize: int = 0) -> asyncio.Queue[list[SampleRow]]:
         queue: asyncio.Queue[list[SampleRow]] = asyncio.Queue(maxsize=maxsize)
@@ -40,6 +46,8 @@ class SampleStream:
             self._subscribers.remove(queue)
 
     def publish(self, samples: list[SampleRow]) -> None:
+        for listener in self._listeners:
+            listener(samples)
         for queue in self._subscribers:
             if queue.full():
                 queue.get_nowait()

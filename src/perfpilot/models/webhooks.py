@@ -40,7 +40,9 @@ class WebhookDelivery(Base):
     body: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # not before this time; while a dispatcher holds the row it is the lease's end
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     last_status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # when the underlying event happened (sample time for alerts): for delivery latency

@@ -28,12 +28,15 @@ probes = APIRouter(tags=["probes"])
 )
 async def get_health(ctx: ContextDep, _: ViewerAuth) -> Any:
     health = await check_health(ctx)
-    envelope = Envelope(data=health, message=f"Service is {health.status}")
+    envelope: Envelope[HealthOut] = Envelope(data=health, message=f"Service is {health.status}")
     if health.status == "unhealthy":
         body = envelope.model_dump(mode="json", by_alias=True)
         body["success"] = False
-        body["error"] = {"code": "unhealthy", "message": "The database is unreachable",
-                         "details": []}
+        body["error"] = {
+            "code": "unhealthy",
+            "message": "The database is unreachable",
+            "details": [],
+        }
         return JSONResponse(body, status_code=503)
     return envelope
 

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from perfpilot.core.schemas import CamelModel
+
+AlertStatus = Literal["active", "acknowledged", "resolved"]
+Severity = Literal["low", "medium", "high", "critical"]
+
+
+class AlertOut(CamelModel):
+    id: uuid.UUID
+    rule_id: uuid.UUID | None
+    service_name: str
+    fingerprint: str
+    metric_type: str
+    current_value: float
+    threshold: float
+    severity: str
+    status: str
+    triggered_at: datetime
+    last_evaluated_at: datetime | None
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    resolve_reason: str | None
+    message: str
+    metadata: dict[str, Any]
+
+
+class AlertResolveIn(CamelModel):
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class AlertAcknowledgeIn(CamelModel):
+    comment: str | None = Field(default=None, max_length=2000)

@@ -1,0 +1,346 @@
+"""``EvaluationCore``: rules indexed by series, sliding windows and per-pair alert states.
+
+Pure and synchronous: samples and explicit times in, ``AlertTransition`` lists out. The loops
+around it persist transitions and states; nothing here touches a database or a clock.
+
+Memory model: a ``RuleState`` exists only while its (rule, service) pair is pending or firing
+(an inactive state behaves exactly like no state), so idle pairs cost nothing. Each series
+keeps the points of its largest matching rule window; a series no rule matches keeps only
+its newest point (enough for "latest value" and no-data checks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from operator import attrgetter
+from typing import Final
+
+from perfpilot.engine.state_machine import (
+    AlertTransition,
+    Phase,
+    RuleSpec,
+    RuleState,
+    acknowledge,
+    condition_holds,
+    evaluate,
+    manual_resolve,
+    mark_no_data,
+)
+from perfpilot.engine.windows import DEFAULT_WINDOW_CAP, Sample, SlidingWindow
+
+Pair = tuple[str, str]  # (rule_id, service_name)
+
+_by_ts: Final = attrgetter("ts")
+
+
+def rule_matches(spec: RuleSpec, service_name: str, metric: str) -> bool:
+    """Whether an active rule applies to a (service, metric) series."""
+    return (
+        spec.is_active
+        and spec.metric == metric
+        and (spec.service_name is None or spec.service_name == service_name)
+    )
+
+
+class _Series:
+    """One (service, metric): its window, the rules that match it and their live states."""
+
+    __slots__ = ("generation", "rules", "states", "window")
+
+    def __init__(self, window: SlidingWindow) -> None:
+        self.window = window
+        self.rules: tuple[RuleSpec, ...] = ()
+        self.states: dict[str, RuleState] = {}  # rule_id -> pending/firing state
+        self.generation = -1  # rule-set version ``rules`` was computed for
+
+
+class EvaluationCore:
+    """Evaluate rules against samples and time; see the module docstring for the model."""
+
+    __slots__ = (
+        "_generation",
+        "_no_data_after",
+        "_rules",
+        "_series",
+        "_specific",
+        "_wildcard",
+        "_window_cap",
+    )
+
+    def __init__(self, no_data_after: float = 300.0, window_cap: int = DEFAULT_WINDOW_CAP) -> None:
+        if not no_data_after > 0:
+            raise ValueError("no_data_after must be > 0")
+        self._no_data_after = no_data_after
+        self._window_cap = window_cap
+        self._rules: dict[str, RuleSpec] = {}
+        # Active rules only: metric -> service -> rule_id -> spec, and metric -> rule_id -> spec.
+        self._specific: dict[str, dict[str, dict[str, RuleSpec]]] = {}
+        self._wildcard: dict[str, dict[str, RuleSpec]] = {}
+        # metric -> service -> series (nested, so the hot path builds no key tuples).
+        self._series: dict[str, dict[str, _Series]] = {}
+        # Bumped on every rule change; series refresh their rule list lazily on next use.
+        self._generation = 0
+
+    # --- rules -----------------------------------------------------------------------------
+
+    def upsert_rule(self, spec: RuleSpec) -> list[Pair]:
+        """Add or replace a rule; effective from the next sample or tick.
+
+        Returns the pairs whose state was dropped because the rule no longer applies to them
+        (deactivated, other metric, other service): the I/O layer resolves their open alerts.
+        A changed threshold or duration keeps running timers and open alerts.
+        """
+        old = self._rules.get(spec.rule_id)
+        if old is not None:
+            self._unindex(old)
+        self._rules[spec.rule_id] = spec
+        if spec.is_active:
+            if spec.service_name is None:
+                self._wildcard.setdefault(spec.metric, {})[spec.rule_id] = spec
+            else:
+                by_service = self._specific.setdefault(spec.metric, {})
+                by_service.setdefault(spec.service_name, {})[spec.rule_id] = spec
+        self._generation += 1
+        if old is None:
+            return []
+        return self._drop_states(old.rule_id, old.metric, keep=spec)
+
+    def remove_rule(self, rule_id: str) -> list[Pair]:
+        """Forget a rule; returns the pairs that had state (pending or firing)."""
+        spec = self._rules.pop(rule_id, None)
+        if spec is None:
+            return []
+        self._unindex(spec)
+        self._generation += 1
+        return self._drop_states(rule_id, spec.metric, keep=None)
+
+    def rules(self) -> list[RuleSpec]:
+        """Every known rule, active or not, ordered by id."""
+        return [self._rules[k] for k in sorted(self._rules)]
+
+    def rule(self, rule_id: str) -> RuleSpec | None:
+        """The rule with this id, active or not."""
+        return self._rules.get(rule_id)
+
+    def _unindex(self, spec: RuleSpec) -> None:
+        if spec.service_name is None:
+            self._wildcard.get(spec.metric, {}).pop(spec.rule_id, None)
+        else:
+            self._specific.get(spec.metric, {}).get(spec.service_name, {}).pop(spec.rule_id, None)
+
+    def _drop_states(self, rule_id: str, metric: str, *, keep: RuleSpec | None) -> list[Pair]:
+        dropped: list[Pair] = []
+        for service, series in self._series.get(metric, {}).items():
+            if rule_id in series.states and (
+                keep is None or not rule_matches(keep, service, metric)
+            ):
+                del series.states[rule_id]
+                dropped.append((rule_id, service))
+        return sorted(dropped)
+
+    def _series_for(self, service: str, metric: str) -> _Series:
+        services = self._series.setdefault(metric, {})
+        series = services.get(service)
+        if series is None:
+            series = services[service] = _Series(SlidingWindow(0.0, cap=self._window_cap))
+        if series.generation != self._generation:
+            self._refresh(series, service, metric)
+        return series
+
+    def _refresh(self, series: _Series, service: str, metric: str) -> None:
+        matching = dict(self._wildcard.get(metric, {}))
+        matching.update(self._specific.get(metric, {}).get(service, {}))
+        series.rules = tuple(matching[k] for k in sorted(matching))
+        series.window.horizon = max((s.window for s in series.rules), default=0.0)
+        series.generation = self._generation
+
+    # --- samples ---------------------------------------------------------------------------
+
+    def evaluate_sample(self, sample: Sample) -> list[AlertTransition]:
+        """Store one sample in its window and evaluate the rules matching its series."""
+        out: list[AlertTransition] = []
+        self._ingest(sample, out)
+        return out
+
+    def evaluate_batch(self, samples: Iterable[Sample]) -> list[AlertTransition]:
+        """Same result as ``evaluate_sample`` on each sample in (stable) timestamp order.
+
+        Every sample is evaluated: skipping to the last one per series would lose pending
+        starts, intermediate clears and value updates.
+        """
+        out: list[AlertTransition] = []
+        ingest = self._ingest
+        for sample in sorted(samples, key=_by_ts):
+            ingest(sample, out)
+        return out
+
+    def load_samples(self, samples: Iterable[Sample]) -> None:
+        """Rebuild windows from stored samples (at start) without evaluating anything."""
+        ingest = self._ingest
+        for sample in sorted(samples, key=_by_ts):
+            ingest(sample, None)
+
+    def _ingest(self, sample: Sample, out: list[AlertTransition] | None) -> None:
+        service = sample.service_name
+        services = self._series.get(sample.metric_type)
+        series = services.get(service) if services is not None else None
+        if series is None or series.generation != self._generation:
+            series = self._series_for(service, sample.metric_type)
+        window = series.window
+        ts = sample.ts
+        newest = window.latest_ts
+        late = newest is not None and ts < newest
+        if late:
+            assert newest is not None
+            if ts <= newest - window.horizon:
+                return  # outside every matching rule's window: it cannot move any state
+            t = newest  # a late point joins the current window; time never goes back
+        else:
+            t = ts
+        window.add(ts, sample.value)
+        if out is None:
+            return
+        states = series.states
+        for spec in series.rules:
+            if late:
+                assert newest is not None
+                if ts <= newest - spec.window:
+                    continue  # older than this rule's window
+                value = window.aggregate(spec.aggregation, window=spec.window, now=t)
+            elif spec.aggregation == "last":
+                value = sample.value  # the newest point is this sample
+            else:
+                value = window.aggregate(spec.aggregation, window=spec.window, now=t)
+            # Inline of _apply's first test: an idle pair whose condition is false is the
+            # common case, and it needs neither a call nor an allocation.
+            if (
+                value is None or not condition_holds(spec.operator, value, spec.threshold)
+            ) and spec.rule_id not in states:
+                continue
+            self._apply(spec, service, series, value, t, ts, out)
+
+    def _apply(
+        self,
+        spec: RuleSpec,
+        service: str,
+        series: _Series,
+        value: float | None,
+        at: float,
+        sample_ts: float | None,
+        out: list[AlertTransition],
+    ) -> None:
+        states = series.states
+        state = states.get(spec.rule_id)
+        if state is None:
+            # Inactive and still false: the common case, decided without allocating.
+            if value is None or not condition_holds(spec.operator, value, spec.threshold):
+                return
+            state = states[spec.rule_id] = RuleState()
+        transition = evaluate(
+            spec, state, service_name=service, value=value, at=at, sample_ts=sample_ts
+        )
+        if state.phase is Phase.INACTIVE:
+            del states[spec.rule_id]
+        if transition is not None:
+            out.append(transition)
+
+    # --- time ------------------------------------------------------------------------------
+
+    def tick(self, now: float) -> list[AlertTransition]:
+        """Re-evaluate every pair with a window or a state at ``now``.
+
+        Completes durations and keepFiringFor without new samples, and applies no-data when a
+        series' newest sample is more than ``no_data_after`` seconds older than ``now``.
+        """
+        out: list[AlertTransition] = []
+        no_data_after = self._no_data_after
+        for metric, services in self._series.items():
+            for service, series in services.items():
+                if series.generation != self._generation:
+                    self._refresh(series, service, metric)
+                latest = series.window.latest_ts
+                if latest is None or now - latest > no_data_after:
+                    self._no_data(service, series, now, out)
+                    continue
+                # Samples may carry timestamps slightly ahead of the server clock; evaluating
+                # before them would move the pair's time backwards.
+                t = now if now > latest else latest
+                window = series.window
+                for spec in series.rules:
+                    value = window.aggregate(spec.aggregation, window=spec.window, now=t)
+                    self._apply(spec, service, series, value, t, None, out)
+        return out
+
+    def _no_data(
+        self, service: str, series: _Series, now: float, out: list[AlertTransition]
+    ) -> None:
+        states = series.states
+        if not states:
+            return
+        for rule_id, state in list(states.items()):
+            transition = mark_no_data(self._rules[rule_id], state, service_name=service, at=now)
+            if state.phase is Phase.INACTIVE:
+                del states[rule_id]
+            if transition is not None:
+                out.append(transition)
+
+    # --- operator actions and persistence --------------------------------------------------
+
+    def state_of(self, rule_id: str, service: str) -> RuleState | None:
+        """The live state of a pair; None means inactive."""
+        spec = self._rules.get(rule_id)
+        if spec is None:
+            return None
+        series = self._series.get(spec.metric, {}).get(service)
+        return None if series is None else series.states.get(rule_id)
+
+    def acknowledge(self, rule_id: str, service: str) -> bool:
+        """Acknowledge a firing pair (mutes repeats, not resolution). False if not firing."""
+        state = self.state_of(rule_id, service)
+        return state is not None and acknowledge(state)
+
+    def manual_resolve(self, rule_id: str, service: str) -> bool:
+        """Operator resolve: the pair goes inactive. False if it was already inactive."""
+        spec = self._rules.get(rule_id)
+        if spec is None:
+            return False
+        series = self._series.get(spec.metric, {}).get(service)
+        state = None if series is None else series.states.pop(rule_id, None)
+        if state is None:
+            return False
+        manual_resolve(state)
+        return True
+
+    def restore(self, rule_id: str, service: str, state: Mapping[str, object]) -> bool:
+        """Reinstate a persisted state (call after ``upsert_rule``; order vs samples is free).
+
+        Returns False, restoring nothing, when the rule is unknown or no longer applies to the
+        service: the I/O layer should then resolve that pair's open alert.
+        """
+        spec = self._rules.get(rule_id)
+        if spec is None or not rule_matches(spec, service, spec.metric):
+            return False
+        restored = RuleState.from_dict(state)
+        series = self._series_for(service, spec.metric)
+        if restored.phase is Phase.INACTIVE:
+            series.states.pop(rule_id, None)
+        else:
+            series.states[rule_id] = restored
+        return True
+
+    def export_states(self) -> dict[Pair, dict[str, str | float | bool | None]]:
+        """Every pending or firing state as a JSON-safe dict; absent pairs are inactive."""
+        return {
+            (rule_id, service): state.to_dict()
+            for services in self._series.values()
+            for service, series in services.items()
+            for rule_id, state in series.states.items()
+        }
+
+    def latest(self, service: str, metric: str) -> tuple[float, float] | None:
+        """(ts, value) of the newest sample of a series, None if never seen."""
+        series = self._series.get(metric, {}).get(service)
+        if series is None:
+            return None
+        ts, value = series.window.latest_ts, series.window.latest_value
+        return None if ts is None or value is None else (ts, value)

@@ -1,0 +1,364 @@
+"""The loop around the pure core: feeds it samples, ticks and commands, and persists what it
+decides (alerts, their outbox events, per-pair states) in one transaction per step.
+
+Everything that changes alert state from the engine's side goes through one task and one
+queue, so samples, ticks, rule changes and operator actions apply in a single order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from perfpilot.alerts import repository as alert_repo
+from perfpilot.alerts import service as alerts
+from perfpilot.core.config import Settings
+from perfpilot.engine.core import EvaluationCore, Pair
+from perfpilot.engine.state_machine import AlertTransition, Phase, RuleSpec, TransitionKind
+from perfpilot.engine.windows import Sample
+from perfpilot.metrics.stream import SampleRow, SampleStream
+from perfpilot.models import OptimizationRule, PerformanceAlert, PerformanceMetric
+from perfpilot.monitoring.telemetry import Telemetry
+from perfpilot.rules.service import rule_spec
+
+log = structlog.get_logger("perfpilot.engine")
+
+Clock = Callable[[], float]
+FiredHook = Callable[[AsyncSession, RuleSpec, PerformanceAlert, AlertTransition], Awaitable[None]]
+ResolvedHook = Callable[[AsyncSession, RuleSpec | None, PerformanceAlert], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Tick:
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class _RuleChanged:
+    rule_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class _AlertClosed:
+    pair: Pair
+
+
+@dataclass(frozen=True, slots=True)
+class _AlertAcknowledged:
+    pair: Pair
+
+
+_Work = list[SampleRow] | _Tick | _RuleChanged | _AlertClosed | _AlertAcknowledged
+
+
+@dataclass
+class _Step:
+    """What one pass changed, to persist in one transaction."""
+
+    transitions: list[AlertTransition]
+    dirty: set[Pair]
+    dropped: list[tuple[Pair, str]]  # pairs whose rule no longer applies, with the reason
+
+
+class EngineRunner:
+    """Drives the EvaluationCore; implements core.context.EngineControl."""
+
+    def __init__(
+        self,
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        samples: SampleStream,
+        telemetry: Telemetry,
+        settings: Settings,
+        clock: Clock = time.time,
+        on_alert_changes: Callable[[], None] | None = None,
+    ) -> None:
+        self.core = EvaluationCore(no_data_after=settings.no_data_after_seconds)
+        self._sessionmaker = sessionmaker
+        self._samples = samples
+        self._telemetry = telemetry
+        self._settings = settings
+        self._clock = clock
+        self._queue: asyncio.Queue[_Work] = asyncio.Queue()
+        self._open: dict[Pair, uuid.UUID] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._on_alert_changes = on_alert_changes
+        self.fired_hooks: list[FiredHook] = []
+        self.resolved_hooks: list[ResolvedHook] = []
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # -- EngineControl -------------------------------------------------------------------
+    def rule_changed(self, rule_id: str) -> None:
+        self._put(_RuleChanged(rule_id))
+
+    def alert_closed(self, rule_id: str, service_name: str) -> None:
+        self._put(_AlertClosed((rule_id, service_name)))
+
+    def alert_acknowledged(self, rule_id: str, service_name: str) -> None:
+        self._put(_AlertAcknowledged((rule_id, service_name)))
+
+    # -- lifecycle -----------------------------------------------------------------------
+    @property
+    def alive(self) -> bool:
+        return bool(self._tasks) and all(not t.done() for t in self._tasks)
+
+    async def start(self) -> None:
+        await self._restore()
+        self._samples.add_listener(self._put)
+        self._tasks = [
+            asyncio.create_task(self._process_loop(), name="perfpilot-engine"),
+            asyncio.create_task(self._tick_loop(), name="perfpilot-engine-tick"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def drain(self) -> None:
+        """Wait until every queued sample and command has been processed (tests, shutdown)."""
+        while not self._queue.empty() or not self._idle.is_set():
+            await asyncio.sleep(0.005)
+
+    def tick_now(self, now: float | None = None) -> None:
+        """Queue an evaluation tick at `now` (default: the clock)."""
+        self._put(_Tick(self._clock() if now is None else now))
+
+    def _put(self, work: _Work) -> None:
+        self._idle.clear()
+        self._queue.put_nowait(work)
+
+    # -- restore ------------------------------------------------------------------------
+    async def _restore(self) -> None:
+        """Rules, open alerts, pending timers and recent windows, from the database."""
+        async with self._sessionmaker() as session:
+            rules = (await session.execute(select(OptimizationRule))).scalars().all()
+            for rule in rules:
+                self.core.upsert_rule(rule_spec(rule))
+            for alert in await alert_repo.open_alerts(session):
+                if alert.rule_id is not None:
+                    self._open[(str(alert.rule_id), alert.service_name)] = alert.id
+            restored: set[Pair] = set()
+            for row in await alert_repo.load_states(session):
+                pair = (str(row.rule_id), row.service_name)
+                state = dict(row.state)
+                if state.get("phase") == Phase.FIRING and pair not in self._open:
+                    continue  # resolved by hand while we were down: re-arm from inactive
+                if self.core.restore(pair[0], pair[1], state):
+                    restored.add(pair)
+            for pair, alert_id in self._open.items():
+                if pair in restored:
+                    continue
+                alert = await session.get(PerformanceAlert, alert_id)
+                if alert is not None:
+                    fired = alert.triggered_at.timestamp()
+                    self.core.restore(
+                        pair[0],
+                        pair[1],
+                        {
+                            "phase": "firing",
+                            "pending_since": fired,
+                            "fired_at": fired,
+                            "acknowledged": alert.status == "acknowledged",
+                        },
+                    )
+            await self._load_windows(session)
+        log.info("engine_restored", rules=len(rules), open_alerts=len(self._open))
+
+    async def _load_windows(self, session: AsyncSession) -> None:
+        specs = [s for s in self.core.rules() if s.is_active]
+        if not specs:
+            return
+        horizon = max(s.window for s in specs)
+        since = datetime.fromtimestamp(self._clock() - horizon, UTC)
+        metrics = sorted({s.metric for s in specs})
+        query = (
+            select(
+                PerformanceMetric.service_name,
+                PerformanceMetric.metric_type,
+                PerformanceMetric.value,
+                PerformanceMetric.timestamp,
+            )
+            .where(PerformanceMetric.timestamp >= since, PerformanceMetric.metric_type.in_(metrics))
+            .order_by(PerformanceMetric.timestamp.desc())
+            .limit(self._settings.engine_restore_max_samples)
+        )
+        rows = (await session.execute(query)).all()
+        samples = [Sample(r[0], r[1], r[2], r[3].timestamp()) for r in reversed(rows)]
+        self.core.load_samples(samples)
+
+    # -- loops ---------------------------------------------------------------------------
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.engine_tick_seconds)
+            self.tick_now()
+
+    async def _process_loop(self) -> None:
+        while True:
+            work = [await self._queue.get()]
+            while not self._queue.empty():
+                work.append(self._queue.get_nowait())
+            try:
+                step = await self._apply(work)
+                await self._persist(step)
+            except Exception:  # keep evaluating; the failure is logged with its cause
+                log.exception("engine_step_failed", items=len(work))
+            finally:
+                if self._queue.empty():
+                    self._idle.set()
+
+    async def _apply(self, work: Sequence[_Work]) -> _Step:
+        step = _Step(transitions=[], dirty=set(), dropped=[])
+        core = self.core
+        for item in work:
+            if isinstance(item, list):
+                step.transitions.extend(
+                    core.evaluate_batch(
+                        Sample(
+                            r["service_name"],
+                            r["metric_type"],
+                            r["value"],
+                            r["timestamp"].timestamp(),
+                        )
+                        for r in item
+                    )
+                )
+            elif isinstance(item, _Tick):
+                step.transitions.extend(core.tick(item.now))
+            elif isinstance(item, _AlertClosed):
+                core.manual_resolve(*item.pair)
+                self._open.pop(item.pair, None)
+                step.dirty.add(item.pair)
+            elif isinstance(item, _AlertAcknowledged):
+                core.acknowledge(*item.pair)
+                step.dirty.add(item.pair)
+            else:
+                await self._reload_rule(item.rule_id, step)
+        return step
+
+    async def _reload_rule(self, rule_id: str, step: _Step) -> None:
+        async with self._sessionmaker() as session:
+            rule = await session.get(OptimizationRule, uuid.UUID(rule_id))
+        if rule is None:
+            dropped = self.core.remove_rule(rule_id)
+            reason = "rule_deleted"
+        else:
+            dropped = self.core.upsert_rule(rule_spec(rule))
+            reason = "rule_disabled" if not rule.is_active else "rule_changed"
+        for pair in dropped:
+            step.dropped.append((pair, reason))
+            step.dirty.add(pair)
+        # open alerts of pairs without state (none pending) still close when the rule stops
+        if rule is None or not rule.is_active:
+            for pair in [p for p in self._open if p[0] == rule_id and p not in step.dirty]:
+                step.dropped.append((pair, reason))
+                step.dirty.add(pair)
+
+    async def _persist(self, step: _Step) -> None:
+        if not step.transitions and not step.dirty:
+            return
+        opened: dict[Pair, uuid.UUID] = {}
+        closed: set[Pair] = set()
+        fired: list[tuple[PerformanceAlert, AlertTransition]] = []
+        now = self._clock()
+        async with self._sessionmaker() as session, session.begin():
+            latest_value: dict[Pair, AlertTransition] = {}
+            for t in step.transitions:
+                pair = (t.rule_id, t.service_name)
+                step.dirty.add(pair)
+                alert_id = opened.get(pair) or (None if pair in closed else self._open.get(pair))
+                if t.kind is TransitionKind.FIRED:
+                    alert = await self._fire(session, t)
+                    if alert is not None:
+                        opened[pair] = alert.id
+                        closed.discard(pair)
+                        fired.append((alert, t))
+                elif t.kind is TransitionKind.UPDATED and alert_id is not None:
+                    latest_value[pair] = t
+                elif t.kind is TransitionKind.RESOLVED and alert_id is not None:
+                    await self._resolve(session, alert_id, t.reason, t.at, t.value, t.rule_id)
+                    opened.pop(pair, None)
+                    closed.add(pair)
+                elif t.kind is TransitionKind.NO_DATA and alert_id is not None:
+                    await alerts.mark_no_data(session, alert_id, at=t.at)
+            for pair, t in latest_value.items():
+                alert_id = opened.get(pair) or self._open.get(pair)
+                if alert_id is not None and t.value is not None:
+                    await alerts.record_value(session, alert_id, value=t.value, at=t.at)
+            for pair, reason in step.dropped:
+                alert_id = opened.pop(pair, None) or self._open.get(pair)
+                if alert_id is not None:
+                    await self._resolve(session, alert_id, reason, now, None, pair[0])
+                    closed.add(pair)
+            stamp = datetime.fromtimestamp(now, UTC)
+            for pair in step.dirty:
+                state = self.core.state_of(*pair)
+                rule_uuid = uuid.UUID(pair[0])
+                if (
+                    state is None
+                    or state.phase is Phase.INACTIVE
+                    or self.core.rule(pair[0]) is None
+                ):
+                    await alert_repo.delete_state(session, rule_id=rule_uuid, service_name=pair[1])
+                else:
+                    await alert_repo.save_state(
+                        session,
+                        rule_id=rule_uuid,
+                        service_name=pair[1],
+                        state=state.to_dict(),
+                        at=stamp,
+                    )
+        # committed: only now does memory follow
+        for pair in closed:
+            self._open.pop(pair, None)
+        self._open.update(opened)
+        committed_at = time.time()
+        for _, t in fired:
+            if t.sample_ts is not None:
+                self._telemetry.alert_commit_latency.observe(max(0.0, committed_at - t.sample_ts))
+        if (fired or closed) and self._on_alert_changes is not None:
+            self._on_alert_changes()
+
+    async def _fire(self, session: AsyncSession, t: AlertTransition) -> PerformanceAlert | None:
+        spec = self.core.rule(t.rule_id)
+        if spec is None:
+            return None
+        existing = await alert_repo.open_alert_by_fingerprint(
+            session, alerts.fingerprint(t.rule_id, t.service_name)
+        )
+        if existing is not None:  # never two open alerts per fingerprint, even after a crash
+            if t.value is not None:
+                await alerts.record_value(session, existing.id, value=t.value, at=t.at)
+            self._open[(t.rule_id, t.service_name)] = existing.id
+            return None
+        alert = await alerts.fire(session, spec, t)
+        for hook in self.fired_hooks:
+            await hook(session, spec, alert, t)
+        return alert
+
+    async def _resolve(
+        self,
+        session: AsyncSession,
+        alert_id: uuid.UUID,
+        reason: str,
+        at: float,
+        value: float | None,
+        rule_id: str,
+    ) -> None:
+        alert = await alerts.resolve_by_engine(session, alert_id, reason=reason, at=at, value=value)
+        if alert is not None:
+            spec = self.core.rule(rule_id)
+            for hook in self.resolved_hooks:
+                await hook(session, spec, alert)

@@ -1,0 +1,110 @@
+"""Rule request/response shapes. Action parameters are validated per type in actions_params."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from perfpilot.core.schemas import CamelModel
+from perfpilot.metrics.schemas import ServiceName
+from perfpilot.metrics.units import MetricType
+
+Operator = Literal["gt", "lt", "eq", "gte", "lte"]
+Aggregation = Literal["last", "avg", "min", "max", "p50", "p90", "p95", "p99", "sum", "count"]
+ActionType = Literal["scale_up", "scale_down", "cache_clear", "model_switch", "retry", "fallback"]
+Priority = Literal["low", "medium", "high", "critical"]
+NoData = Literal["keep", "resolve"]
+
+MAX_WINDOW_SECONDS = 24 * 3600
+
+
+def _finite(value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+class ConditionIn(CamelModel):
+    """When the rule holds. Only metric, operator and threshold are required."""
+
+    metric: MetricType
+    operator: Operator
+    threshold: float
+    unit: str | None = Field(default=None, description="Unit of threshold/resolveThreshold")
+    duration: float = Field(default=0, ge=0, le=MAX_WINDOW_SECONDS)
+    aggregation: Aggregation = "last"
+    window: float = Field(default=60, gt=0, le=MAX_WINDOW_SECONDS)
+    resolve_threshold: float | None = None
+    keep_firing_for: float = Field(default=0, ge=0, le=MAX_WINDOW_SECONDS)
+    no_data: NoData = "keep"
+
+    _check_threshold = field_validator("threshold", "resolve_threshold")(_finite)
+
+
+class ConditionOut(CamelModel):
+    """A stored condition: every default filled in, thresholds in the canonical unit."""
+
+    metric: str
+    operator: str
+    threshold: float
+    unit: str
+    duration: float
+    aggregation: str
+    window: float
+    resolve_threshold: float
+    keep_firing_for: float
+    no_data: str
+
+
+class ActionIn(CamelModel):
+    type: ActionType
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    priority: Priority = "medium"
+    cooldown: float = Field(default=300, ge=0, le=7 * 24 * 3600)
+    revert_on_resolve: bool | None = Field(
+        default=None, description="Default: true for fallback and model_switch, else false"
+    )
+
+
+class ActionOut(CamelModel):
+    type: str
+    parameters: dict[str, Any]
+    priority: str
+    cooldown: float
+    revert_on_resolve: bool
+
+
+class RuleIn(CamelModel):
+    name: str = Field(min_length=1, max_length=100)
+    description: str = Field(default="", max_length=2000)
+    service_name: ServiceName | None = None
+    condition: ConditionIn
+    action: ActionIn
+    is_active: bool = True
+
+
+class RuleUpdate(CamelModel):
+    """Partial update: absent fields keep their value; condition/action merge key by key."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    description: str | None = Field(default=None, max_length=2000)
+    service_name: ServiceName | None = None
+    condition: dict[str, Any] | None = None
+    action: dict[str, Any] | None = None
+    is_active: bool | None = None
+
+
+class RuleOut(CamelModel):
+    id: uuid.UUID
+    name: str
+    description: str
+    service_name: str | None
+    condition: ConditionOut
+    action: ActionOut
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime

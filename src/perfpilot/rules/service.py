@@ -1,0 +1,194 @@
+"""Rules: defaults, unit conversion, per-type validation, and the engine's view of a rule."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from perfpilot.core.errors import InvalidField, NotFound, validation_details
+from perfpilot.engine.state_machine import RuleSpec, resolve_threshold_error
+from perfpilot.metrics.units import METRIC_SPECS, UnitError, conversion_factor
+from perfpilot.models import OptimizationRule
+from perfpilot.rules import repository
+from perfpilot.rules.parameters import normalise_parameters
+from perfpilot.rules.schemas import (
+    ActionIn,
+    ActionOut,
+    ConditionIn,
+    ConditionOut,
+    RuleIn,
+    RuleOut,
+    RuleUpdate,
+)
+
+REVERT_BY_DEFAULT = frozenset({"fallback", "model_switch"})
+
+
+def stored_condition(condition: ConditionIn) -> dict[str, Any]:
+    """Every default filled in; thresholds converted to the metric's canonical unit."""
+    try:
+        factor = conversion_factor(condition.metric, condition.unit)
+    except UnitError as exc:
+        raise InvalidField(
+            str(exc),
+            details=[{"field": "condition.unit", "message": str(exc), "type": "value_error"}],
+        ) from None
+    threshold = condition.threshold * factor
+    resolve = condition.resolve_threshold
+    resolve_threshold = threshold if resolve is None else resolve * factor
+    problem = resolve_threshold_error(condition.operator, threshold, resolve_threshold)
+    if problem:
+        raise InvalidField(
+            problem,
+            details=[
+                {"field": "condition.resolveThreshold", "message": problem, "type": "value_error"}
+            ],
+        )
+    return ConditionOut(
+        metric=condition.metric,
+        operator=condition.operator,
+        threshold=threshold,
+        unit=METRIC_SPECS[condition.metric].canonical,
+        duration=condition.duration,
+        aggregation=condition.aggregation,
+        window=condition.window,
+        resolve_threshold=resolve_threshold,
+        keep_firing_for=condition.keep_firing_for,
+        no_data=condition.no_data,
+    ).model_dump(by_alias=True)
+
+
+def stored_action(action: ActionIn) -> dict[str, Any]:
+    revert = action.revert_on_resolve
+    return ActionOut(
+        type=action.type,
+        parameters=normalise_parameters(action.type, action.parameters),
+        priority=action.priority,
+        cooldown=action.cooldown,
+        revert_on_resolve=action.type in REVERT_BY_DEFAULT if revert is None else revert,
+    ).model_dump(by_alias=True)
+
+
+def rule_out(rule: OptimizationRule) -> RuleOut:
+    return RuleOut(
+        id=rule.id,
+        name=rule.name,
+        description=rule.description,
+        service_name=rule.service_name,
+        condition=ConditionOut.model_validate(rule.condition),
+        action=ActionOut.model_validate(rule.action),
+        is_active=rule.is_active,
+        created_at=rule.created_at,
+        updated_at=rule.updated_at,
+    )
+
+
+def rule_spec(rule: OptimizationRule) -> RuleSpec:
+    """What the evaluation engine needs to know of a rule."""
+    c = rule.condition
+    return RuleSpec(
+        rule_id=str(rule.id),
+        name=rule.name,
+        service_name=rule.service_name,
+        metric=c["metric"],
+        operator=c["operator"],
+        threshold=float(c["threshold"]),
+        duration=float(c["duration"]),
+        aggregation=c["aggregation"],
+        window=float(c["window"]),
+        resolve_threshold=float(c["resolveThreshold"]),
+        keep_firing_for=float(c["keepFiringFor"]),
+        no_data=c["noData"],
+        severity=rule.action["priority"],
+        is_active=rule.is_active,
+    )
+
+
+async def create_rule(session: AsyncSession, body: RuleIn) -> OptimizationRule:
+    now = datetime.now(UTC)
+    rule = OptimizationRule(
+        name=body.name,
+        description=body.description,
+        service_name=body.service_name,
+        metric_type=body.condition.metric,
+        action_type=body.action.type,
+        condition=stored_condition(body.condition),
+        action=stored_action(body.action),
+        is_active=body.is_active,
+        created_at=now,
+        updated_at=now,
+    )
+    return await repository.add_rule(session, rule)
+
+
+async def get_rule(session: AsyncSession, rule_id: uuid.UUID) -> OptimizationRule:
+    rule = await repository.get_rule(session, rule_id)
+    if rule is None:
+        raise NotFound(f"Rule {rule_id} not found")
+    return rule
+
+
+def _merged(prefix: str, model: type[ConditionIn] | type[ActionIn], data: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        details = validation_details(exc.errors())
+        for detail in details:
+            detail["field"] = f"{prefix}.{detail['field']}"
+        fields = ", ".join(sorted({d["field"] for d in details}))
+        raise InvalidField(f"Invalid request: {fields}", details=details) from None
+
+
+def _input_condition(stored: dict[str, Any]) -> dict[str, Any]:
+    # stored thresholds are canonical: re-validate them as such, without the old unit
+    return {k: v for k, v in stored.items() if k != "unit"}
+
+
+async def update_rule(
+    session: AsyncSession, rule_id: uuid.UUID, body: RuleUpdate
+) -> OptimizationRule:
+    rule = await get_rule(session, rule_id)
+    fields = body.model_fields_set
+    if "name" in fields and body.name is not None:
+        rule.name = body.name
+    if "description" in fields and body.description is not None:
+        rule.description = body.description
+    if "service_name" in fields:
+        rule.service_name = body.service_name
+    if "is_active" in fields and body.is_active is not None:
+        rule.is_active = body.is_active
+    if body.condition is not None:
+        base = _input_condition(rule.condition)
+        if "threshold" in body.condition and "resolveThreshold" not in body.condition:
+            base.pop("resolveThreshold", None)  # follows the new threshold unless given
+        condition = _merged("condition", ConditionIn, base | body.condition)
+        rule.condition = stored_condition(condition)
+        rule.metric_type = condition.metric
+    if body.action is not None:
+        base = dict(rule.action)
+        if "type" in body.action and body.action["type"] != base["type"]:
+            base.pop("parameters", None)
+            base.pop("revertOnResolve", None)
+        action = _merged("action", ActionIn, base | body.action)
+        rule.action = stored_action(action)
+        rule.action_type = action.type
+    rule.updated_at = datetime.now(UTC)
+    await session.flush()
+    return rule
+
+
+async def list_rules(
+    session: AsyncSession,
+    *,
+    service_name: str | None,
+    is_active: bool | None,
+    action_type: str | None,
+) -> Sequence[OptimizationRule]:
+    return await repository.list_rules(
+        session, service_name=service_name, is_active=is_active, action_type=action_type
+    )

@@ -1,0 +1,327 @@
+"""The outbox dispatcher: delivers pending webhook deliveries, at least once.
+
+A background loop leases due deliveries (`repository.claim_due`), POSTs them concurrently and
+records each outcome in its own short transaction. A delivery is marked delivered only after a
+2xx, so a crash between sending and recording means a resend with the same Idempotency-Key once
+the lease ends (receivers deduplicate on it). Failures retry with exponential backoff and full
+jitter until `webhook_max_attempts`, then the delivery is dead.
+
+Replicas: on PostgreSQL several dispatchers may run; SKIP LOCKED and the lease keep them on
+disjoint rows. On SQLite one process is the norm; a second one is still safe (writes serialise)
+but only adds contention.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+import httpx
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from perfpilot import __version__
+from perfpilot.core.config import Settings
+from perfpilot.core.db import utcnow
+from perfpilot.monitoring.telemetry import Telemetry
+from perfpilot.webhooks import repository
+from perfpilot.webhooks.repository import ClaimedDelivery, OutboxStats
+from perfpilot.webhooks.service import register_wakeup
+from perfpilot.webhooks.signing import signature_headers
+
+log = structlog.get_logger("perfpilot.webhooks")
+
+CLAIM_BATCH = 32
+MAX_ERROR_CHARS = 500
+RESPONSE_SNIPPET_BYTES = 256
+
+
+def backoff_ceiling(attempt: int, *, base: float, cap: float) -> float:
+    """Longest wait after the `attempt`-th failed attempt (1-based): min(cap, base·2^(n-1))."""
+    exponent = min(max(attempt - 1, 0), 60)  # 2**60 · base already exceeds any sane cap
+    return min(cap, base * float(2**exponent))
+
+
+def retry_delay(
+    attempt: int, *, base: float, cap: float, rng: Callable[[], float] = random.random
+) -> float:
+    """Full jitter: uniform in [0, ceiling], so failed receivers are not hit in lockstep."""
+    return rng() * backoff_ceiling(attempt, base=base, cap=cap)
+
+
+def _retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """A Retry-After header (seconds or HTTP date) as seconds from now."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - now).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    status_code: int | None
+    error: str | None = None
+    retry_after: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class WebhookDispatcher:
+    """Delivers the outbox. Register as `ctx.loops["webhooks"]`; `notify()` wakes it."""
+
+    def __init__(
+        self,
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        telemetry: Telemetry,
+        clock: Callable[[], datetime] = utcnow,
+        transport: httpx.AsyncBaseTransport | None = None,
+        lease_seconds: float | None = None,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._telemetry = telemetry
+        self._clock = clock
+        self._transport = transport
+        self._max_attempts = settings.webhook_max_attempts
+        self._base = settings.webhook_backoff_base_seconds
+        self._cap = settings.webhook_backoff_cap_seconds
+        self._timeout = settings.webhook_timeout_seconds
+        self._poll = settings.webhook_poll_interval_seconds
+        self._concurrency = settings.webhook_concurrency
+        self._stuck_after = settings.webhook_stuck_after_seconds
+        self._dead_window = settings.webhook_dead_health_window_seconds
+        # outlives one attempt (bounded by the timeout) plus recording its outcome
+        self._lease = lease_seconds if lease_seconds is not None else 2 * self._timeout + 1
+        self._wakeup = asyncio.Event()
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._closing = False
+        self._stats: OutboxStats | None = None
+        self._stats_monotonic: float | None = None
+        self._started_monotonic = time.monotonic()
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._client = httpx.AsyncClient(
+            transport=self._transport,
+            timeout=httpx.Timeout(self._timeout),
+            follow_redirects=False,  # a redirect is a misconfigured URL, not a delivery
+            limits=httpx.Limits(max_connections=self._concurrency),
+            headers={"User-Agent": f"Perfpilot-Webhooks/{__version__}"},
+        )
+        self._started_monotonic = time.monotonic()
+        engine = self._sessionmaker.kw["bind"]
+        register_wakeup(engine.sync_engine, self.notify)
+        self._task = asyncio.create_task(self._run(), name="perfpilot-webhook-dispatcher")
+
+    async def stop(self) -> None:
+        """Stop claiming, let in-flight attempts finish (bounded by the timeout)."""
+        self._closing = True
+        self._wakeup.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._inflight:
+            _, unfinished = await asyncio.wait(self._inflight, timeout=self._timeout + 1)
+            for task in unfinished:  # their leases lapse and another run resends them
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
+        engine = self._sessionmaker.kw["bind"]
+        register_wakeup(engine.sync_engine, None)
+        if self._client is not None:
+            await self._client.aclose()
+
+    def notify(self) -> None:
+        """Deliveries were committed: look now instead of at the next poll."""
+        self._wakeup.set()
+
+    @property
+    def alive(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    @property
+    def backlog(self) -> int | None:
+        return None if self._stats is None else self._stats.backlog
+
+    @property
+    def healthy(self) -> bool:
+        """False when the loop died, the outbox cannot be read, a due delivery waits or one
+        keeps failing for longer than webhook_stuck_after_seconds, or one went dead within
+        webhook_dead_health_window_seconds."""
+        if not self.alive:
+            return False
+        seen = self._stats_monotonic
+        if seen is None:
+            return time.monotonic() - self._started_monotonic < self._stuck_after
+        if time.monotonic() - seen > self._stuck_after:
+            return False
+        stats = self._stats
+        assert stats is not None
+        now = self._clock()
+        stuck = timedelta(seconds=self._stuck_after)
+        if stats.oldest_due_at is not None and now - stats.oldest_due_at > stuck:
+            return False
+        if stats.oldest_failing_since is not None and now - stats.oldest_failing_since > stuck:
+            return False
+        dead_window = timedelta(seconds=self._dead_window)
+        return stats.last_dead_at is None or now - stats.last_dead_at > dead_window
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while not self._closing:
+            self._wakeup.clear()
+            claimed = requested = 0
+            try:
+                requested = min(CLAIM_BATCH, self._concurrency - len(self._inflight))
+                if requested > 0:
+                    claimed = await self._claim(requested)
+                await self._refresh_stats()
+            except Exception as exc:  # database trouble: keep the loop alive, try again later
+                log.error("webhook_dispatch_failed", error=f"{type(exc).__name__}: {exc}")
+            if claimed and claimed == requested:
+                continue  # more may be due right now
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._poll):
+                    await self._wakeup.wait()
+
+    async def _claim(self, limit: int) -> int:
+        now = self._clock()
+        async with self._sessionmaker() as session, session.begin():
+            batch = await repository.claim_due(
+                session, now=now, lease_until=now + timedelta(seconds=self._lease), limit=limit
+            )
+        for delivery in batch:
+            task = asyncio.create_task(self._deliver(delivery))
+            self._inflight.add(task)
+            task.add_done_callback(self._finished)
+        return len(batch)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self._wakeup.set()  # a slot is free
+
+    async def _refresh_stats(self) -> None:
+        seen = self._stats_monotonic
+        if seen is not None and time.monotonic() - seen < self._poll:
+            return
+        async with self._sessionmaker() as session:
+            stats = await repository.outbox_stats(session, now=self._clock())
+        self._stats, self._stats_monotonic = stats, time.monotonic()
+        self._telemetry.outbox_backlog.set(stats.backlog)
+
+    # --- one delivery ------------------------------------------------------------------------
+
+    async def _deliver(self, delivery: ClaimedDelivery) -> None:
+        result = await self._attempt(delivery)
+        now = self._clock()
+        try:
+            async with self._sessionmaker() as session, session.begin():
+                if result.ok:
+                    assert result.status_code is not None
+                    await repository.mark_delivered(
+                        session, delivery.id, now=now, status_code=result.status_code
+                    )
+                else:
+                    await repository.mark_failed(
+                        session,
+                        delivery.id,
+                        retry_at=self._retry_at(delivery, result, now),
+                        status_code=result.status_code,
+                        error=(result.error or "failed")[:MAX_ERROR_CHARS],
+                    )
+        except Exception as exc:  # the lease lapses and the delivery is tried again
+            log.error(
+                "webhook_outcome_not_recorded",
+                delivery_id=str(delivery.id),
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            return
+        if result.ok:
+            latency = (now - delivery.event_at).total_seconds()
+            self._telemetry.webhook_delivery_latency.observe(max(0.0, latency))
+        else:
+            dead = delivery.attempts >= self._max_attempts
+            log.warning(
+                "webhook_delivery_dead" if dead else "webhook_delivery_failed",
+                delivery_id=str(delivery.id),
+                webhook_id=str(delivery.webhook_id),
+                event=delivery.event,
+                attempt=delivery.attempts,
+                status_code=result.status_code,
+                error=result.error,
+            )
+
+    def _retry_at(
+        self, delivery: ClaimedDelivery, result: AttemptResult, now: datetime
+    ) -> datetime | None:
+        if delivery.attempts >= self._max_attempts:
+            return None
+        delay = retry_delay(delivery.attempts, base=self._base, cap=self._cap)
+        if result.retry_after is not None:  # the receiver asked us to slow down
+            delay = max(delay, min(result.retry_after, self._cap))
+        return now + timedelta(seconds=delay)
+
+    async def _attempt(self, delivery: ClaimedDelivery) -> AttemptResult:
+        """POST once; never raises for the receiver's or the network's failures."""
+        assert self._client is not None
+        body = delivery.body.encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-Perfpilot-Event": delivery.event,
+            "X-Perfpilot-Delivery": str(delivery.id),
+            "X-Perfpilot-Attempt": str(delivery.attempts),
+            "Idempotency-Key": delivery.idempotency_key,
+            **signature_headers(delivery.secret, body),
+        }
+        try:
+            request = self._client.build_request(
+                "POST", delivery.url, content=body, headers=headers
+            )
+            # one deadline for the whole exchange: httpx's timeout is per phase
+            async with asyncio.timeout(self._timeout):
+                response = await self._client.send(request, stream=True)
+                try:
+                    if 200 <= response.status_code < 300:
+                        return AttemptResult(response.status_code)
+                    snippet = await _read_snippet(response)
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            return AttemptResult(None, f"timed out after {self._timeout:g} s")
+        except httpx.HTTPError as exc:
+            return AttemptResult(None, f"{type(exc).__name__}: {exc}")
+        error = f"HTTP {response.status_code}"
+        if snippet:
+            error += f": {snippet}"
+        retry_after = None
+        if response.status_code in (429, 503):
+            retry_after = _retry_after_seconds(response.headers.get("retry-after"), self._clock())
+        return AttemptResult(response.status_code, error, retry_after)
+
+
+async def _read_snippet(response: httpx.Response) -> str:
+    """The start of an error response, for last_error; never the whole (maybe huge) body."""
+    data = b""
+    async for chunk in response.aiter_bytes():
+        data += chunk
+        if len(data) >= RESPONSE_SNIPPET_BYTES:
+            break
+    return data[:RESPONSE_SNIPPET_BYTES].decode("utf-8", "replace").strip()

@@ -1,0 +1,198 @@
+"""SQL for webhook subscriptions and the delivery outbox."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from perfpilot.models import Webhook, WebhookDelivery
+
+_deliveries = WebhookDelivery.__table__
+_webhooks = Webhook.__table__
+_d = _deliveries.c
+_w = _webhooks.c
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedDelivery:
+    """A delivery leased to this dispatcher, with where to send it and how to sign it."""
+
+    id: uuid.UUID
+    webhook_id: uuid.UUID
+    event: str
+    idempotency_key: str
+    body: str
+    attempts: int
+    event_at: datetime
+    url: str
+    secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStats:
+    backlog: int
+    oldest_due_at: datetime | None
+    oldest_failing_since: datetime | None
+    last_dead_at: datetime | None
+
+
+# --- subscriptions ---------------------------------------------------------------------------
+
+
+async def get_webhook(session: AsyncSession, webhook_id: uuid.UUID) -> Webhook | None:
+    return await session.get(Webhook, webhook_id)
+
+
+async def list_webhooks(session: AsyncSession) -> Sequence[Webhook]:
+    result = await session.execute(select(Webhook).order_by(Webhook.created_at, Webhook.id))
+    return result.scalars().all()
+
+
+async def add_webhook(session: AsyncSession, webhook: Webhook) -> None:
+    session.add(webhook)
+    await session.flush()
+
+
+async def delete_webhook(session: AsyncSession, webhook: Webhook) -> None:
+    """Its deliveries go with it (ON DELETE CASCADE)."""
+    await session.delete(webhook)
+    await session.flush()
+
+
+async def active_subscriptions(session: AsyncSession) -> Sequence[Row[Any]]:
+    """(id, events, service_name) of every active subscription."""
+    query = select(_w.id, _w.events, _w.service_name).where(_w.is_active.is_(True))
+    return (await session.execute(query)).all()
+
+
+# --- deliveries ------------------------------------------------------------------------------
+
+
+async def insert_deliveries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """One executemany in the caller's transaction."""
+    await session.execute(_deliveries.insert(), list(rows))
+
+
+async def list_deliveries(
+    session: AsyncSession, webhook_id: uuid.UUID, *, status: str | None, limit: int
+) -> Sequence[WebhookDelivery]:
+    """Newest first."""
+    query = select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook_id)
+    if status is not None:
+        query = query.where(WebhookDelivery.status == status)
+    query = query.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
+    return (await session.execute(query.limit(limit))).scalars().all()
+
+
+async def claim_due(
+    session: AsyncSession, *, now: datetime, lease_until: datetime, limit: int
+) -> list[ClaimedDelivery]:
+    """Lease up to `limit` due deliveries of active subscriptions and count the attempt.
+
+    The lease is `next_attempt_at = lease_until`: if this process dies before recording the
+    outcome, the row falls due again when the lease ends and another dispatcher resends it.
+    On PostgreSQL, FOR UPDATE SKIP LOCKED lets concurrent dispatchers claim disjoint rows
+    without waiting; SQLite serialises writers, and the re-checked WHERE keeps it exact.
+    """
+    due = (
+        select(_d.id)
+        .join(_webhooks, _w.id == _d.webhook_id)
+        .where(_d.status == "pending", _d.next_attempt_at <= now, _w.is_active.is_(True))
+        .order_by(_d.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=_deliveries)
+    )
+    claim = (
+        update(_deliveries)
+        .where(_d.id.in_(due.scalar_subquery()), _d.status == "pending", _d.next_attempt_at <= now)
+        .values(attempts=_d.attempts + 1, next_attempt_at=lease_until, last_attempt_at=now)
+        .returning(
+            _d.id, _d.webhook_id, _d.event, _d.idempotency_key, _d.body, _d.attempts, _d.event_at
+        )
+    )
+    rows = (await session.execute(claim)).all()
+    if not rows:
+        return []
+    targets = {
+        r.id: (r.url, r.secret)
+        for r in await session.execute(
+            select(_w.id, _w.url, _w.secret).where(_w.id.in_({row.webhook_id for row in rows}))
+        )
+    }
+    claimed = []
+    for row in rows:
+        url, secret = targets[row.webhook_id]
+        claimed.append(
+            ClaimedDelivery(
+                id=row.id,
+                webhook_id=row.webhook_id,
+                event=row.event,
+                idempotency_key=row.idempotency_key,
+                body=row.body,
+                attempts=row.attempts,
+                event_at=row.event_at,
+                url=url,
+                secret=secret,
+            )
+        )
+    return claimed
+
+
+async def mark_delivered(
+    session: AsyncSession, delivery_id: uuid.UUID, *, now: datetime, status_code: int
+) -> None:
+    await session.execute(
+        update(_deliveries)
+        .where(_d.id == delivery_id, _d.status == "pending")
+        .values(status="delivered", delivered_at=now, last_status_code=status_code, last_error=None)
+    )
+
+
+async def mark_failed(
+    session: AsyncSession,
+    delivery_id: uuid.UUID,
+    *,
+    retry_at: datetime | None,
+    status_code: int | None,
+    error: str,
+) -> None:
+    """Schedule the next attempt, or (retry_at None) give the delivery up as dead."""
+    values: dict[str, Any] = {"last_status_code": status_code, "last_error": error}
+    if retry_at is None:
+        values["status"] = "dead"
+    else:
+        values["next_attempt_at"] = retry_at
+    await session.execute(
+        update(_deliveries).where(_d.id == delivery_id, _d.status == "pending").values(**values)
+    )
+
+
+async def outbox_stats(session: AsyncSession, *, now: datetime) -> OutboxStats:
+    """What /health and the backlog gauge judge: deliveries of paused subscriptions are held,
+    not late, so pending counts only active subscriptions."""
+    active_ids = select(_w.id).where(_w.is_active.is_(True)).scalar_subquery()
+    pending = (_d.status == "pending", _d.webhook_id.in_(active_ids))
+    summary = select(
+        func.count(), func.min(_d.next_attempt_at)
+    ).where(*pending)
+    backlog, oldest_due = (await session.execute(summary)).one()
+    failing_since = (
+        await session.execute(
+            select(func.min(_d.created_at)).where(*pending, _d.last_error.is_not(None))
+        )
+    ).scalar_one()
+    last_dead = (
+        await session.execute(select(func.max(_d.last_attempt_at)).where(_d.status == "dead"))
+    ).scalar_one()
+    return OutboxStats(
+        backlog=int(backlog),
+        oldest_due_at=oldest_due if oldest_due is not None and oldest_due <= now else None,
+        oldest_failing_since=failing_since,
+        last_dead_at=last_dead,
+    )

@@ -1,0 +1,309 @@
+"""Webhook subscriptions, and the outbox API the alert and action code writes events through.
+
+`enqueue_event` is the whole contract for producers: call it inside the transaction that makes
+the change, and the event is delivered if and only if that transaction commits.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import orjson
+from sqlalchemy import Engine, event
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from perfpilot.core.errors import NotFound
+from perfpilot.models import Webhook, WebhookDelivery
+from perfpilot.webhooks import repository
+from perfpilot.webhooks.payloads import webhook_test_payload
+from perfpilot.webhooks.schemas import (
+    TEST_EVENT,
+    DeliveryOut,
+    DeliveryStatus,
+    WebhookCreated,
+    WebhookIn,
+    WebhookOut,
+    WebhookUpdate,
+)
+from perfpilot.webhooks.signing import generate_secret
+
+# Other replicas' subscription changes reach this process's cache within this many seconds;
+# this process's own changes invalidate it on commit.
+SUBSCRIPTION_CACHE_TTL_SECONDS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    id: uuid.UUID
+    events: frozenset[str]
+    service_name: str | None
+
+    def matches(self, event_name: str, service_name: str | None) -> bool:
+        if event_name not in self.events:
+            return False
+        return self.service_name is None or self.service_name == service_name
+
+
+class _SubscriptionCache:
+    """Active subscriptions, so an alert change does not pay a query per event."""
+
+    def __init__(self) -> None:
+        self._items: list[Subscription] | None = None
+        self._loaded_at = 0.0
+        self._generation = 0
+
+    def invalidate(self) -> None:
+        self._generation += 1
+        self._items = None
+
+    async def get(self, session: AsyncSession) -> list[Subscription]:
+        items = self._items
+        if items is not None and time.monotonic() - self._loaded_at < SUBSCRIPTION_CACHE_TTL_SECONDS:
+            return items
+        generation = self._generation
+        rows = await repository.active_subscriptions(session)
+        items = [Subscription(r.id, frozenset(r.events or ()), r.service_name) for r in rows]
+        # an invalidation while we read means what we read may predate it: use it, don't keep it
+        if generation == self._generation:
+            self._items, self._loaded_at = items, time.monotonic()
+        return items
+
+
+# Per database engine: tests and tools run several apps (and databases) in one process.
+_caches: weakref.WeakKeyDictionary[Engine, _SubscriptionCache] = weakref.WeakKeyDictionary()
+_wakeups: weakref.WeakKeyDictionary[Engine, Callable[[], None]] = weakref.WeakKeyDictionary()
+_NOTIFY_PENDING = "perfpilot.webhooks.notify_pending"
+
+
+def _engine_of(session: AsyncSession) -> Engine:
+    bind = session.get_bind()
+    return bind if isinstance(bind, Engine) else bind.engine
+
+
+def _cache_for(session: AsyncSession) -> _SubscriptionCache:
+    engine = _engine_of(session)
+    cache = _caches.get(engine)
+    if cache is None:
+        cache = _caches[engine] = _SubscriptionCache()
+    return cache
+
+
+def register_wakeup(engine: Engine, wakeup: Callable[[], None] | None) -> None:
+    """The dispatcher of this database, woken after each commit that enqueued deliveries."""
+    if wakeup is None:
+        _wakeups.pop(engine, None)
+    else:
+        _wakeups[engine] = wakeup
+
+
+def _on_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Run callback after the session's transaction commits, whoever commits it."""
+
+    def fire(_: Session) -> None:
+        callback()
+
+    event.listen(session.sync_session, "after_commit", fire, once=True)
+
+
+def _wake_dispatcher_on_commit(session: AsyncSession) -> None:
+    wakeup = _wakeups.get(_engine_of(session))
+    info = session.sync_session.info
+    if wakeup is None or info.get(_NOTIFY_PENDING):
+        return
+    info[_NOTIFY_PENDING] = True
+
+    def fire() -> None:
+        info.pop(_NOTIFY_PENDING, None)
+        wakeup()
+
+    _on_commit(session, fire)
+
+
+def _invalidate_subscriptions(session: AsyncSession) -> None:
+    cache = _cache_for(session)
+    cache.invalidate()
+    # again once committed: a concurrent read may have reloaded the old state meanwhile
+    _on_commit(session, cache.invalidate)
+
+
+def encode_body(payload: dict[str, Any]) -> str:
+    """The exact text sent on every attempt (serialised once, at enqueue)."""
+    return orjson.dumps(payload).decode()
+
+
+def _delivery_row(
+    *, webhook_id: uuid.UUID, event_name: str, body: str, key: str, event_at: datetime
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "id": uuid.uuid4(),
+        "webhook_id": webhook_id,
+        "event": event_name,
+        "idempotency_key": key,
+        "body": body,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "event_at": event_at,
+        "created_at": now,
+    }
+
+
+async def enqueue_event(
+    session: AsyncSession,
+    *,
+    event: str,
+    payload: dict[str, Any],
+    service_name: str | None,
+    event_at: datetime,
+    idempotency_key: str,
+) -> int:
+    """Write one delivery per active subscription to `event` (and to `service_name`, unless it
+    follows every service) in the caller's transaction; returns how many. Never commits.
+
+    The dispatcher of this database is woken as soon as the transaction commits.
+    """
+    subscriptions = await _cache_for(session).get(session)
+    targets = [s.id for s in subscriptions if s.matches(event, service_name)]
+    if not targets:
+        return 0
+    body = encode_body(payload)
+    rows = [
+        _delivery_row(
+            webhook_id=t, event_name=event, body=body, key=idempotency_key, event_at=event_at
+        )
+        for t in targets
+    ]
+    await repository.insert_deliveries(session, rows)
+    _wake_dispatcher_on_commit(session)
+    return len(rows)
+
+
+async def enqueue_test(session: AsyncSession, webhook_id: uuid.UUID) -> WebhookDelivery:
+    """A `webhook.test` delivery to this one subscription, whatever its events."""
+    webhook = await get_webhook(session, webhook_id)
+    now = datetime.now(UTC)
+    row = _delivery_row(
+        webhook_id=webhook.id,
+        event_name=TEST_EVENT,
+        body=encode_body(webhook_test_payload(webhook, now=now)),
+        key=f"{TEST_EVENT}:{uuid.uuid4()}",
+        event_at=now,
+    )
+    await repository.insert_deliveries(session, [row])
+    _wake_dispatcher_on_commit(session)
+    return WebhookDelivery(**row)
+
+
+# --- subscriptions CRUD ----------------------------------------------------------------------
+
+
+def parse_id(raw: str) -> uuid.UUID:
+    """A malformed id names no webhook: 404, like an unknown one."""
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise NotFound(f"Webhook {raw!r} not found") from None
+
+
+async def get_webhook(session: AsyncSession, webhook_id: uuid.UUID) -> Webhook:
+    webhook = await repository.get_webhook(session, webhook_id)
+    if webhook is None:
+        raise NotFound(f"Webhook {webhook_id} not found")
+    return webhook
+
+
+async def list_webhooks(session: AsyncSession) -> Sequence[Webhook]:
+    return await repository.list_webhooks(session)
+
+
+async def create_webhook(session: AsyncSession, body: WebhookIn) -> tuple[Webhook, str]:
+    """The new subscription and its secret (generated when none was given)."""
+    secret = body.secret or generate_secret()
+    now = datetime.now(UTC)
+    webhook = Webhook(
+        id=uuid.uuid4(),
+        url=body.url,
+        secret=secret,
+        events=list(body.events),
+        service_name=body.service_name,
+        description=body.description,
+        is_active=body.is_active,
+        created_at=now,
+        updated_at=now,
+    )
+    await repository.add_webhook(session, webhook)
+    _invalidate_subscriptions(session)
+    return webhook, secret
+
+
+async def update_webhook(
+    session: AsyncSession, webhook_id: uuid.UUID, body: WebhookUpdate
+) -> Webhook:
+    webhook = await get_webhook(session, webhook_id)
+    fields = body.model_fields_set
+    if body.url is not None:
+        webhook.url = body.url
+    if body.secret is not None:
+        webhook.secret = body.secret
+    if body.events is not None:
+        webhook.events = list(body.events)
+    if "service_name" in fields:
+        webhook.service_name = body.service_name
+    if body.description is not None:
+        webhook.description = body.description
+    if body.is_active is not None:
+        webhook.is_active = body.is_active
+    webhook.updated_at = datetime.now(UTC)
+    await session.flush()
+    _invalidate_subscriptions(session)
+    return webhook
+
+
+async def delete_webhook(session: AsyncSession, webhook_id: uuid.UUID) -> Webhook:
+    webhook = await get_webhook(session, webhook_id)
+    await repository.delete_webhook(session, webhook)
+    _invalidate_subscriptions(session)
+    return webhook
+
+
+async def list_deliveries(
+    session: AsyncSession, webhook_id: uuid.UUID, *, status: str | None, limit: int
+) -> list[DeliveryOut]:
+    await get_webhook(session, webhook_id)
+    rows = await repository.list_deliveries(session, webhook_id, status=status, limit=limit)
+    return [delivery_out(d) for d in rows]
+
+
+def webhook_out(webhook: Webhook) -> WebhookOut:
+    return WebhookOut.model_validate(webhook)
+
+
+def webhook_created(webhook: Webhook, secret: str) -> WebhookCreated:
+    return WebhookCreated(**webhook_out(webhook).model_dump(), secret=secret)
+
+
+def delivery_out(delivery: WebhookDelivery) -> DeliveryOut:
+    pending = delivery.status == "pending"
+    return DeliveryOut(
+        id=delivery.id,
+        webhook_id=delivery.webhook_id,
+        event=delivery.event,
+        idempotency_key=delivery.idempotency_key,
+        status=cast(DeliveryStatus, delivery.status),
+        attempts=delivery.attempts,
+        next_attempt_at=delivery.next_attempt_at if pending else None,
+        last_attempt_at=delivery.last_attempt_at,
+        last_status_code=delivery.last_status_code,
+        last_error=delivery.last_error,
+        event_at=delivery.event_at,
+        created_at=delivery.created_at,
+        delivered_at=delivery.delivered_at,
+    )
