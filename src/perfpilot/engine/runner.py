@@ -23,7 +23,13 @@ from perfpilot.alerts import repository as alert_repo
 from perfpilot.alerts import service as alerts
 from perfpilot.core.config import Settings
 from perfpilot.engine.core import EvaluationCore, Pair
-from perfpilot.engine.state_machine import AlertTransition, Phase, RuleSpec, TransitionKind
+from perfpilot.engine.state_machine import (
+    REASON_DATA_RESUMED,
+    AlertTransition,
+    Phase,
+    RuleSpec,
+    TransitionKind,
+)
 from perfpilot.engine.windows import Sample
 from perfpilot.metrics.stream import SampleRow, SampleStream
 from perfpilot.models import OptimizationRule, PerformanceAlert, PerformanceMetric
@@ -181,7 +187,8 @@ class EngineRunner:
         specs = [s for s in self.core.rules() if s.is_active]
         if not specs:
             return
-        horizon = max(s.window for s in specs)
+        # back to the no-data horizon, so a quiet series is not mistaken for a missing one
+        horizon = max(max(s.window for s in specs), self._settings.no_data_after_seconds)
         since = datetime.fromtimestamp(self._clock() - horizon, UTC)
         metrics = sorted({s.metric for s in specs})
         query = (
@@ -287,6 +294,8 @@ class EngineRunner:
                         fired.append((alert, t))
                 elif t.kind is TransitionKind.UPDATED and alert_id is not None:
                     latest_value[pair] = t
+                    if t.reason == REASON_DATA_RESUMED:
+                        await alerts.clear_no_data(session, alert_id)
                 elif t.kind is TransitionKind.RESOLVED and alert_id is not None:
                     await self._resolve(session, alert_id, t.reason, t.at, t.value, t.rule_id)
                     opened.pop(pair, None)
