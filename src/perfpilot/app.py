@@ -9,7 +9,10 @@ import structlog
 from fastapi import FastAPI
 
 from perfpilot import __version__
+from perfpilot.actions.coordinator import ActionCoordinator
+from perfpilot.actions.router import router as actions_router
 from perfpilot.alerts.router import router as alerts_router
+from perfpilot.autoscaling.router import router as autoscaling_router
 from perfpilot.core.auth import TokenAuthority, load_or_create_secret
 from perfpilot.core.config import API_PREFIX, Settings, get_settings
 from perfpilot.core.context import AppContext
@@ -28,6 +31,9 @@ from perfpilot.monitoring.router import probes
 from perfpilot.monitoring.router import router as monitoring_router
 from perfpilot.monitoring.telemetry import Telemetry
 from perfpilot.rules.router import router as rules_router
+from perfpilot.services.router import router as services_router
+from perfpilot.webhooks.dispatcher import WebhookDispatcher
+from perfpilot.webhooks.router import router as webhooks_router
 
 log = structlog.get_logger("perfpilot.app")
 
@@ -88,12 +94,17 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         if migrate:
             await upgrade_database(ctx.engine)
         ctx.ingest.start()
+        webhooks = WebhookDispatcher(engine=ctx.engine, settings=settings, telemetry=ctx.telemetry)
+        webhooks.start()
+        ctx.loops["webhooks"] = webhooks
         runner = EngineRunner(
             sessionmaker=ctx.sessionmaker,
             samples=ctx.samples,
             telemetry=ctx.telemetry,
             settings=settings,
+            on_alert_changes=webhooks.notify,
         )
+        runner.actions = ActionCoordinator(settings, latest_sample_ts=runner.latest_sample_ts)
         await runner.start()
         ctx.engine_control = runner
         ctx.loops["engine"] = runner
@@ -104,6 +115,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             await ctx.ingest.stop()
             await runner.drain()
             await runner.stop()
+            await webhooks.stop()
             await ctx.engine.dispose()
             log.info("stopped")
 
@@ -119,6 +131,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(metrics_router, prefix=API_PREFIX)
     app.include_router(rules_router, prefix=API_PREFIX)
     app.include_router(alerts_router, prefix=API_PREFIX)
+    app.include_router(webhooks_router, prefix=API_PREFIX)
+    app.include_router(services_router, prefix=API_PREFIX)
+    app.include_router(actions_router, prefix=API_PREFIX)
+    app.include_router(autoscaling_router, prefix=API_PREFIX)
     app.include_router(monitoring_router, prefix=API_PREFIX)
     app.include_router(probes)
     app.add_middleware(RequestFrameMiddleware, settings=settings, telemetry=ctx.telemetry)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import Table, and_, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -96,6 +96,7 @@ async def save_state(
     at: datetime,
 ) -> None:
     table = RuleEvaluationState.__table__
+    assert isinstance(table, Table)
     values = {"rule_id": rule_id, "service_name": service_name, "state": state, "updated_at": at}
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert

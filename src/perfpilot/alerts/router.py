@@ -97,4 +97,6 @@ async def resolve_alert(
     alert = await service.resolve_manually(
         session, ctx, alert_id, by=principal.subject, comment=body.comment if body else None
     )
-    return Envelope(data=service.alert_out(alert), message="Performance alert resolved successfully")
+    return Envelope(
+        data=service.alert_out(alert), message="Performance alert resolved successfully"
+    )

@@ -66,7 +66,9 @@ def _ts(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-async def fire(session: AsyncSession, spec: RuleSpec, transition: AlertTransition) -> PerformanceAlert:
+async def fire(
+    session: AsyncSession, spec: RuleSpec, transition: AlertTransition
+) -> PerformanceAlert:
     """Insert the alert row and its `alert.fired` event."""
     value = transition.value if transition.value is not None else float("nan")
     meta: dict[str, Any] = {
@@ -161,7 +163,9 @@ async def get_alert(session: AsyncSession, alert_id: uuid.UUID) -> PerformanceAl
     return alert
 
 
-def _tell_engine(session: AsyncSession, ctx: AppContext, alert: PerformanceAlert, what: str) -> None:
+def _tell_engine(
+    session: AsyncSession, ctx: AppContext, alert: PerformanceAlert, what: str
+) -> None:
     control = ctx.engine_control
     if control is None or alert.rule_id is None:
         return

@@ -65,6 +65,13 @@ class Settings(BaseSettings):
     # at start, windows are rebuilt from at most this many recent samples
     engine_restore_max_samples: int = 200_000
 
+    # impact verification: wait `settle` after an action, then measure over `window`
+    impact_settle_seconds: float = 60.0
+    impact_window_seconds: float = 300.0
+    # record what actions would do (status dry_run) without changing any desired state
+    actions_dry_run: bool = False
+    autoscaler_window_seconds: float = 60.0
+
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
     access_log: bool = True

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -19,6 +19,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from perfpilot.actions.coordinator import ActionCoordinator, FiringPair
 from perfpilot.alerts import repository as alert_repo
 from perfpilot.alerts import service as alerts
 from perfpilot.core.config import Settings
@@ -29,6 +30,7 @@ from perfpilot.engine.state_machine import (
     Phase,
     RuleSpec,
     TransitionKind,
+    condition_holds,
 )
 from perfpilot.engine.windows import Sample
 from perfpilot.metrics.stream import SampleRow, SampleStream
@@ -39,8 +41,6 @@ from perfpilot.rules.service import rule_spec
 log = structlog.get_logger("perfpilot.engine")
 
 Clock = Callable[[], float]
-FiredHook = Callable[[AsyncSession, RuleSpec, PerformanceAlert, AlertTransition], Awaitable[None]]
-ResolvedHook = Callable[[AsyncSession, RuleSpec | None, PerformanceAlert], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +73,8 @@ class _Step:
     transitions: list[AlertTransition]
     dirty: set[Pair]
     dropped: list[tuple[Pair, str]]  # pairs whose rule no longer applies, with the reason
+    now: float = 0.0  # engine time: newest sample time or tick time seen in the step
+    ticked: bool = False
 
 
 class EngineRunner:
@@ -98,8 +100,7 @@ class EngineRunner:
         self._open: dict[Pair, uuid.UUID] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._on_alert_changes = on_alert_changes
-        self.fired_hooks: list[FiredHook] = []
-        self.resolved_hooks: list[ResolvedHook] = []
+        self.actions: ActionCoordinator | None = None
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -135,12 +136,16 @@ class EngineRunner:
 
     async def drain(self) -> None:
         """Wait until every queued sample and command has been processed (tests, shutdown)."""
-        while not self._queue.empty() or not self._idle.is_set():
-            await asyncio.sleep(0.005)
+        while not (self._queue.empty() and self._idle.is_set()):
+            await self._idle.wait()
 
     def tick_now(self, now: float | None = None) -> None:
         """Queue an evaluation tick at `now` (default: the clock)."""
         self._put(_Tick(self._clock() if now is None else now))
+
+    def latest_sample_ts(self, service_name: str, metric_type: str) -> float | None:
+        latest = self.core.latest(service_name, metric_type)
+        return latest[0] if latest is not None else None
 
     def _put(self, work: _Work) -> None:
         self._idle.clear()
@@ -153,9 +158,10 @@ class EngineRunner:
             rules = (await session.execute(select(OptimizationRule))).scalars().all()
             for rule in rules:
                 self.core.upsert_rule(rule_spec(rule))
-            for alert in await alert_repo.open_alerts(session):
-                if alert.rule_id is not None:
-                    self._open[(str(alert.rule_id), alert.service_name)] = alert.id
+            for open_alert in await alert_repo.open_alerts(session):
+                if open_alert.rule_id is not None:
+                    key = (str(open_alert.rule_id), open_alert.service_name)
+                    self._open[key] = open_alert.id
             restored: set[Pair] = set()
             for row in await alert_repo.load_states(session):
                 pair = (str(row.rule_id), row.service_name)
@@ -181,6 +187,8 @@ class EngineRunner:
                         },
                     )
             await self._load_windows(session)
+            if self.actions is not None:
+                await self.actions.load(session)
         log.info("engine_restored", rules=len(rules), open_alerts=len(self._open))
 
     async def _load_windows(self, session: AsyncSession) -> None:
@@ -256,6 +264,8 @@ class EngineRunner:
         return step
 
     async def _reload_rule(self, rule_id: str, step: _Step) -> None:
+        if self.actions is not None:
+            self.actions.forget_rule(rule_id)  # its action may have changed too
         async with self._sessionmaker() as session:
             rule = await session.get(OptimizationRule, uuid.UUID(rule_id))
         if rule is None:
@@ -274,12 +284,18 @@ class EngineRunner:
                 step.dirty.add(pair)
 
     async def _persist(self, step: _Step) -> None:
-        if not step.transitions and not step.dirty:
+        actions = self.actions
+        busy = actions is not None and (
+            step.ticked or bool(self._open) or actions.pending_measurements > 0
+        )
+        if not step.transitions and not step.dirty and not busy:
             return
         opened: dict[Pair, uuid.UUID] = {}
         closed: set[Pair] = set()
-        fired: list[tuple[PerformanceAlert, AlertTransition]] = []
+        fired: list[tuple[RuleSpec, PerformanceAlert, AlertTransition]] = []
+        resolved: list[tuple[PerformanceAlert, float]] = []
         now = self._clock()
+        step.now = step.now or now
         async with self._sessionmaker() as session, session.begin():
             latest_value: dict[Pair, AlertTransition] = {}
             for t in step.transitions:
@@ -287,17 +303,22 @@ class EngineRunner:
                 step.dirty.add(pair)
                 alert_id = opened.get(pair) or (None if pair in closed else self._open.get(pair))
                 if t.kind is TransitionKind.FIRED:
-                    alert = await self._fire(session, t)
-                    if alert is not None:
+                    spec = self.core.rule(t.rule_id)
+                    alert = await self._fire(session, spec, t) if spec is not None else None
+                    if alert is not None and spec is not None:
                         opened[pair] = alert.id
                         closed.discard(pair)
-                        fired.append((alert, t))
+                        fired.append((spec, alert, t))
                 elif t.kind is TransitionKind.UPDATED and alert_id is not None:
                     latest_value[pair] = t
                     if t.reason == REASON_DATA_RESUMED:
                         await alerts.clear_no_data(session, alert_id)
                 elif t.kind is TransitionKind.RESOLVED and alert_id is not None:
-                    await self._resolve(session, alert_id, t.reason, t.at, t.value, t.rule_id)
+                    closed_alert = await alerts.resolve_by_engine(
+                        session, alert_id, reason=t.reason, at=t.at, value=t.value
+                    )
+                    if closed_alert is not None:
+                        resolved.append((closed_alert, t.at))
                     opened.pop(pair, None)
                     closed.add(pair)
                 elif t.kind is TransitionKind.NO_DATA and alert_id is not None:
@@ -309,7 +330,11 @@ class EngineRunner:
             for pair, reason in step.dropped:
                 alert_id = opened.pop(pair, None) or self._open.get(pair)
                 if alert_id is not None:
-                    await self._resolve(session, alert_id, reason, now, None, pair[0])
+                    closed_alert = await alerts.resolve_by_engine(
+                        session, alert_id, reason=reason, at=step.now, value=None
+                    )
+                    if closed_alert is not None:
+                        resolved.append((closed_alert, step.now))
                     closed.add(pair)
             stamp = datetime.fromtimestamp(now, UTC)
             for pair in step.dirty:
@@ -329,21 +354,29 @@ class EngineRunner:
                         state=state.to_dict(),
                         at=stamp,
                     )
+            if actions is not None:
+                await actions.on_step(
+                    session,
+                    now=step.now,
+                    ticked=step.ticked,
+                    fired=[(spec, a, t.at) for spec, a, t in fired],
+                    firing=self._firing_pairs(opened, closed, step.now),
+                    resolved=resolved,
+                )
         # committed: only now does memory follow
         for pair in closed:
             self._open.pop(pair, None)
         self._open.update(opened)
         committed_at = time.time()
-        for _, t in fired:
+        for _, _, t in fired:
             if t.sample_ts is not None:
                 self._telemetry.alert_commit_latency.observe(max(0.0, committed_at - t.sample_ts))
-        if (fired or closed) and self._on_alert_changes is not None:
-            self._on_alert_changes()
+        if self._on_alert_changes is not None:
+            self._on_alert_changes()  # the outbox may have new rows: deliver them now
 
-    async def _fire(self, session: AsyncSession, t: AlertTransition) -> PerformanceAlert | None:
-        spec = self.core.rule(t.rule_id)
-        if spec is None:
-            return None
+    async def _fire(
+        self, session: AsyncSession, spec: RuleSpec, t: AlertTransition
+    ) -> PerformanceAlert | None:
         existing = await alert_repo.open_alert_by_fingerprint(
             session, alerts.fingerprint(t.rule_id, t.service_name)
         )
@@ -352,22 +385,22 @@ class EngineRunner:
                 await alerts.record_value(session, existing.id, value=t.value, at=t.at)
             self._open[(t.rule_id, t.service_name)] = existing.id
             return None
-        alert = await alerts.fire(session, spec, t)
-        for hook in self.fired_hooks:
-            await hook(session, spec, alert, t)
-        return alert
+        return await alerts.fire(session, spec, t)
 
-    async def _resolve(
-        self,
-        session: AsyncSession,
-        alert_id: uuid.UUID,
-        reason: str,
-        at: float,
-        value: float | None,
-        rule_id: str,
-    ) -> None:
-        alert = await alerts.resolve_by_engine(session, alert_id, reason=reason, at=at, value=value)
-        if alert is not None:
-            spec = self.core.rule(rule_id)
-            for hook in self.resolved_hooks:
-                await hook(session, spec, alert)
+    def _firing_pairs(
+        self, opened: dict[Pair, uuid.UUID], closed: set[Pair], now: float
+    ) -> list[FiringPair]:
+        """Open, unacknowledged alerts whose condition still holds: their action may repeat."""
+        out = []
+        for pair, alert_id in (self._open | opened).items():
+            if pair in closed:
+                continue
+            spec = self.core.rule(pair[0])
+            state = self.core.state_of(*pair)
+            if spec is None or state is None or state.phase is not Phase.FIRING:
+                continue
+            if state.acknowledged or state.last_value is None:
+                continue
+            if condition_holds(spec.operator, state.last_value, spec.threshold):
+                out.append(FiringPair(spec, pair[1], alert_id, now))
+        return out

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Double, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import Boolean, false, Double, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from perfpilot.core.db import Base, JSONType, UTCDateTime, new_id, utcnow
@@ -31,11 +31,16 @@ class OptimizationAction(Base):
     state_before: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     state_after: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     metric_type: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    aggregation: Mapped[str | None] = mapped_column(String(8), nullable=True)
     baseline: Mapped[float | None] = mapped_column(Double, nullable=True)
+    baseline_samples: Mapped[int | None] = mapped_column(Integer, nullable=True)
     predicted_impact: Mapped[float | None] = mapped_column(Double, nullable=True)
+    prediction_basis: Mapped[str | None] = mapped_column(String(16), nullable=True)
     measured_value: Mapped[float | None] = mapped_column(Double, nullable=True)
+    measured_samples: Mapped[int | None] = mapped_column(Integer, nullable=True)
     measured_impact: Mapped[float | None] = mapped_column(Double, nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    revert_on_resolve: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     executed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     measure_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     measured_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -1,0 +1,132 @@
+"""Decides which actions run in an engine step: fired alerts, repeats while an alert stays
+active, the autoscaler on ticks, reverts on resolve; then checks due impact measurements."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from perfpilot.actions.executor import ActionExecutor, Proposal
+from perfpilot.actions.impact_check import LatestSample, measure_due
+from perfpilot.autoscaling.autoscaler import Autoscaler
+from perfpilot.core.config import Settings
+from perfpilot.engine.state_machine import RuleSpec
+from perfpilot.models import OptimizationAction, OptimizationRule, PerformanceAlert
+
+
+@dataclass(frozen=True, slots=True)
+class FiringPair:
+    """An open, unacknowledged alert whose condition still holds at `at`."""
+
+    spec: RuleSpec
+    service_name: str
+    alert_id: uuid.UUID
+    at: float
+
+
+class ActionCoordinator:
+    def __init__(self, settings: Settings, *, latest_sample_ts: LatestSample) -> None:
+        self.executor = ActionExecutor(settings)
+        self.autoscaler = Autoscaler(settings)
+        self._latest = latest_sample_ts
+        self._grace = settings.no_data_after_seconds
+        self._last_attempt: dict[tuple[str, str], float] = {}
+        self._rule_actions: dict[str, dict[str, object]] = {}
+        self.pending_measurements = 0
+
+    async def load(self, session: AsyncSession) -> None:
+        query = select(func.count()).where(
+            OptimizationAction.status == "executed",
+            OptimizationAction.outcome.is_(None),
+            OptimizationAction.measure_due_at.is_not(None),
+        )
+        self.pending_measurements = int((await session.execute(query)).scalar_one())
+
+    def forget_rule(self, rule_id: str) -> None:
+        self._rule_actions.pop(rule_id, None)
+
+    async def _rule_action(self, session: AsyncSession, rule_id: str) -> dict[str, object] | None:
+        action = self._rule_actions.get(rule_id)
+        if action is None:
+            rule = await session.get(OptimizationRule, uuid.UUID(rule_id))
+            if rule is None:
+                return None
+            action = dict(rule.action)
+            self._rule_actions[rule_id] = action
+        return action
+
+    async def _proposal(
+        self, session: AsyncSession, spec: RuleSpec, service: str, alert_id: uuid.UUID, at: float
+    ) -> Proposal | None:
+        action = await self._rule_action(session, spec.rule_id)
+        if action is None:
+            return None
+        parameters = action.get("parameters")
+        return Proposal(
+            service_name=service,
+            action_type=str(action["type"]),
+            parameters=dict(parameters) if isinstance(parameters, dict) else {},
+            source="rule",
+            at=at,
+            rule_id=spec.rule_id,
+            alert_id=alert_id,
+            metric_type=spec.metric,
+            aggregation=spec.aggregation,
+            window=spec.window,
+            cooldown=float(action.get("cooldown", 300)),  # type: ignore[arg-type]
+            revert_on_resolve=bool(action.get("revertOnResolve", False)),
+        )
+
+    async def on_step(
+        self,
+        session: AsyncSession,
+        *,
+        now: float,
+        ticked: bool,
+        fired: Sequence[tuple[RuleSpec, PerformanceAlert, float]],
+        firing: Sequence[FiringPair],
+        resolved: Sequence[tuple[PerformanceAlert, float]],
+    ) -> list[OptimizationAction]:
+        """Everything one engine step does to services, in the step's transaction."""
+        proposals: list[Proposal] = []
+        for spec, alert, at in fired:
+            proposal = await self._proposal(session, spec, alert.service_name, alert.id, at)
+            if proposal is not None:
+                proposals.append(proposal)
+        fired_pairs = {(spec.rule_id, alert.service_name) for spec, alert, _ in fired}
+        for pair in firing:
+            key = (pair.spec.rule_id, pair.service_name)
+            if key in fired_pairs:
+                continue
+            action = await self._rule_action(session, pair.spec.rule_id)
+            cooldown = float(action.get("cooldown", 300)) if action else 0.0  # type: ignore[arg-type]
+            last = self._last_attempt.get(key)
+            if action is None or last is None or pair.at - last < cooldown:
+                continue
+            proposal = await self._proposal(
+                session, pair.spec, pair.service_name, pair.alert_id, pair.at
+            )
+            if proposal is not None:
+                proposals.append(proposal)
+        if ticked:
+            proposals.extend(await self.autoscaler.proposals(session, now=now))
+        done = await self.executor.execute(session, proposals) if proposals else []
+        for proposal, executed in zip(proposals, done, strict=True):
+            if proposal.rule_id is not None:
+                self._last_attempt[(proposal.rule_id, proposal.service_name)] = proposal.at
+            if executed.measure_due_at is not None:
+                self.pending_measurements += 1
+        for alert, at in resolved:
+            reverted = await self.executor.revert_for_alert(session, alert.id, at=at)
+            done.extend(reverted)
+            self.pending_measurements += sum(1 for a in reverted if a.measure_due_at is not None)
+        if self.pending_measurements:
+            measured = await measure_due(
+                session, self.executor, now=now, latest_sample_ts=self._latest, grace=self._grace
+            )
+            self.pending_measurements = max(0, self.pending_measurements - len(measured))
+        return done

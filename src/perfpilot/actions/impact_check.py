@@ -1,0 +1,60 @@
+"""Measures executed actions once their measurement window is covered by data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from perfpilot.actions import repository
+from perfpilot.actions.aggregate import aggregate_values
+from perfpilot.actions.executor import ActionExecutor
+from perfpilot.actions.impact import judge
+from perfpilot.models import OptimizationAction
+
+LatestSample = Callable[[str, str], float | None]
+
+
+async def measure_due(
+    session: AsyncSession,
+    executor: ActionExecutor,
+    *,
+    now: float,
+    latest_sample_ts: LatestSample,
+    grace: float,
+) -> list[OptimizationAction]:
+    """Measure every action whose window has passed: samples seen beyond its end (sample
+    time), or the wall clock past its end plus `grace` (the data is not coming)."""
+    measured = []
+    for action in await repository.due_measurements(session):
+        if action.measure_due_at is None or action.metric_type is None:
+            continue
+        due = action.measure_due_at.timestamp()
+        latest = latest_sample_ts(action.service_name, action.metric_type)
+        if not ((latest is not None and latest >= due) or now >= due + grace):
+            continue
+        start, end = executor.measurement_window(action)
+        values = await repository.sample_values(
+            session,
+            service_name=action.service_name,
+            metric_type=action.metric_type,
+            start=start,
+            end=end,
+        )
+        result = judge(
+            action.metric_type,
+            baseline=action.baseline,
+            baseline_samples=action.baseline_samples or 0,
+            after=aggregate_values(action.aggregation or "avg", values),
+            after_samples=len(values),
+        )
+        action.measured_value = result.measured_value
+        action.measured_samples = len(values)
+        action.measured_impact = result.measured_impact
+        action.outcome = result.outcome
+        action.measured_at = datetime.now(UTC)
+        measured.append(action)
+    if measured:
+        await session.flush()
+    return measured

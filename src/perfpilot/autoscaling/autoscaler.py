@@ -1,0 +1,73 @@
+"""The autoscaler loop's decision step: HPA recommendation per service, stabilised."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from perfpilot.actions import repository as actions_repo
+from perfpilot.actions.executor import Proposal
+from perfpilot.autoscaling import repository
+from perfpilot.autoscaling.policy import Stabilizer, hpa_desired
+from perfpilot.autoscaling.service import policy_of
+from perfpilot.core.config import Settings
+from perfpilot.models import GLOBAL_SCOPE
+
+
+class Autoscaler:
+    def __init__(self, settings: Settings) -> None:
+        self.window = settings.autoscaler_window_seconds
+        self.stabilizer = Stabilizer()
+
+    async def proposals(self, session: AsyncSession, *, now: float) -> list[Proposal]:
+        """Scale proposals for every service with fresh data of its autoscaling metric."""
+        configs = {c.service_name: c for c in await repository.all_configs(session)}
+        default = configs.get(GLOBAL_SCOPE) or repository.default_config()
+        metrics = {c.metric for c in configs.values() if c.enabled} | (
+            {default.metric} if default.enabled else set()
+        )
+        start = datetime.fromtimestamp(now - self.window, UTC)
+        end = datetime.fromtimestamp(now, UTC)
+        out: list[Proposal] = []
+        for metric in sorted(metrics):
+            rows = await actions_repo.utilization_by_service(
+                session, metric_type=metric, start=start, end=end
+            )
+            for service, utilization, samples in rows:
+                config = configs.get(service, default)
+                if not config.enabled or config.metric != metric:
+                    continue
+                policy = policy_of(config)
+                state = await actions_repo.get_state(session, service)
+                current = state.instances if state is not None else policy.min_instances
+                recommended = hpa_desired(current, utilization, policy)
+                desired = self.stabilizer.decide(
+                    service,
+                    current=current,
+                    recommended=recommended,
+                    now=now,
+                    window=policy.cooldown_period,
+                )
+                if desired == current:
+                    continue
+                kind = "scale_up" if desired > current else "scale_down"
+                out.append(
+                    Proposal(
+                        service_name=service,
+                        action_type=kind,
+                        parameters={"instances": abs(desired - current)},
+                        source="autoscaler",
+                        at=now,
+                        metric_type=metric,
+                        aggregation="avg",
+                        window=self.window,
+                        note=(
+                            f"{metric} avg {utilization:.1f} over {self.window:g}s "
+                            f"({samples} samples) vs target {policy.target_utilization:g}: "
+                            f"HPA recommends {recommended}, stabilised {desired} "
+                            f"(from {current})"
+                        ),
+                    )
+                )
+        return out

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field, model_validator
+
+from perfpilot.core.schemas import CamelModel
+from perfpilot.metrics.units import MetricType
+
+
+class AutoscalingConfigIn(CamelModel):
+    """The seed's fields plus `enabled` and `metric`; every field optional on update."""
+
+    min_instances: int | None = Field(default=None, ge=1, le=10_000)
+    max_instances: int | None = Field(default=None, ge=1, le=10_000)
+    target_utilization: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    scale_up_threshold: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    scale_down_threshold: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    cooldown_period: int | None = Field(default=None, ge=0, le=7 * 24 * 3600)
+    enabled: bool | None = None
+    metric: MetricType | None = None
+
+
+class AutoscalingConfigOut(CamelModel):
+    service_name: str | None = Field(description="null: the global default")
+    inherited: bool = Field(description="true when a service has no override of its own")
+    min_instances: int
+    max_instances: int
+    target_utilization: float
+    scale_up_threshold: float
+    scale_down_threshold: float
+    cooldown_period: int
+    enabled: bool
+    metric: str
+    updated_at: datetime | None
+
+
+class ConfigValues(CamelModel):
+    """A complete configuration, validated as a whole after merging an update."""
+
+    min_instances: int
+    max_instances: int
+    target_utilization: float
+    scale_up_threshold: float
+    scale_down_threshold: float
+    cooldown_period: int
+    enabled: bool
+    metric: str
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ConfigValues:
+        if self.min_instances > self.max_instances:
+            raise ValueError("minInstances must be <= maxInstances")
+        if not (self.scale_down_threshold < self.target_utilization < self.scale_up_threshold):
+            raise ValueError("need scaleDownThreshold < targetUtilization < scaleUpThreshold")
+        return self
