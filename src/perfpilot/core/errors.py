@@ -174,7 +174,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "not_found", 405: "method_not_allowed"}
+        # FastAPI raises a bare 400 when the body cannot be decoded at all (e.g. nested too deep)
+        codes = {400: MalformedJSON.code, 404: "not_found", 405: "method_not_allowed"}
         return JSONResponse(
             error_body(codes.get(exc.status_code, "http_error"), str(exc.detail)),
             status_code=exc.status_code,

@@ -47,6 +47,21 @@ def _is_json(content_type: str) -> bool:
     )
 
 
+def _route_template(route: Any, *, is_api: bool) -> str:
+    """The matched route's path template, e.g. `/v1/ai-performance-optimization/metrics`.
+
+    Never the raw path: unmatched URLs would give unbounded label cardinality. FastAPI may
+    report an included router's route without its include prefix; every API router is
+    included under API_PREFIX, so put it back (else API /metrics and the probe collide).
+    """
+    path = getattr(route, "path", None)
+    if not isinstance(path, str) or not path:
+        return "unmatched"
+    if is_api and not path.startswith(API_PREFIX):
+        return API_PREFIX + path
+    return path
+
+
 class RequestFrameMiddleware:
     def __init__(self, app: ASGIApp, *, settings: Settings, telemetry: Telemetry) -> None:
         self.app = app
@@ -113,9 +128,7 @@ class RequestFrameMiddleware:
             raise
         finally:
             duration = time.perf_counter() - started
-            route = scope.get("route")
-            # never the raw path: unmatched URLs would give unbounded label cardinality
-            template = getattr(route, "path", None) or "unmatched"
+            template = _route_template(scope.get("route"), is_api=is_api)
             status = status_holder[0]
             self.telemetry.requests.labels(template, method, str(status)).inc()
             self.telemetry.request_duration.labels(template, method).observe(duration)

@@ -24,11 +24,11 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from perfpilot import __version__
 from perfpilot.core.config import Settings
-from perfpilot.core.db import utcnow
+from perfpilot.core.db import create_sessionmaker, utcnow
 from perfpilot.monitoring.telemetry import Telemetry
 from perfpilot.webhooks import repository
 from perfpilot.webhooks.repository import ClaimedDelivery, OutboxStats
@@ -86,14 +86,15 @@ class WebhookDispatcher:
     def __init__(
         self,
         *,
-        sessionmaker: async_sessionmaker[AsyncSession],
+        engine: AsyncEngine,
         settings: Settings,
         telemetry: Telemetry,
         clock: Callable[[], datetime] = utcnow,
         transport: httpx.AsyncBaseTransport | None = None,
         lease_seconds: float | None = None,
     ) -> None:
-        self._sessionmaker = sessionmaker
+        self._engine = engine
+        self._sessionmaker = create_sessionmaker(engine)
         self._telemetry = telemetry
         self._clock = clock
         self._transport = transport
@@ -127,8 +128,7 @@ class WebhookDispatcher:
             headers={"User-Agent": f"Perfpilot-Webhooks/{__version__}"},
         )
         self._started_monotonic = time.monotonic()
-        engine = self._sessionmaker.kw["bind"]
-        register_wakeup(engine.sync_engine, self.notify)
+        register_wakeup(self._engine.sync_engine, self.notify)
         self._task = asyncio.create_task(self._run(), name="perfpilot-webhook-dispatcher")
 
     async def stop(self) -> None:
@@ -143,8 +143,7 @@ class WebhookDispatcher:
             for task in unfinished:  # their leases lapse and another run resends them
                 task.cancel()
             await asyncio.gather(*unfinished, return_exceptions=True)
-        engine = self._sessionmaker.kw["bind"]
-        register_wakeup(engine.sync_engine, None)
+        register_wakeup(self._engine.sync_engine, None)
         if self._client is not None:
             await self._client.aclose()
 
@@ -306,7 +305,7 @@ class WebhookDispatcher:
                     await response.aclose()
         except TimeoutError:
             return AttemptResult(None, f"timed out after {self._timeout:g} s")
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # network, TLS, protocol, bad URL: all a failed attempt
             return AttemptResult(None, f"{type(exc).__name__}: {exc}")
         error = f"HTTP {response.status_code}"
         if snippet:

@@ -6,15 +6,15 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from perfpilot.models import Webhook, WebhookDelivery
 
-_deliveries = WebhookDelivery.__table__
-_webhooks = Webhook.__table__
+_deliveries = cast(Table, WebhookDelivery.__table__)
+_webhooks = cast(Table, Webhook.__table__)
 _d = _deliveries.c
 _w = _webhooks.c
 
@@ -65,10 +65,12 @@ async def delete_webhook(session: AsyncSession, webhook: Webhook) -> None:
     await session.flush()
 
 
-async def active_subscriptions(session: AsyncSession) -> Sequence[Row[Any]]:
+async def active_subscriptions(
+    session: AsyncSession,
+) -> list[tuple[uuid.UUID, list[str], str | None]]:
     """(id, events, service_name) of every active subscription."""
     query = select(_w.id, _w.events, _w.service_name).where(_w.is_active.is_(True))
-    return (await session.execute(query)).all()
+    return [(r.id, list(r.events or ()), r.service_name) for r in await session.execute(query)]
 
 
 # --- deliveries ------------------------------------------------------------------------------
@@ -178,9 +180,7 @@ async def outbox_stats(session: AsyncSession, *, now: datetime) -> OutboxStats:
     not late, so pending counts only active subscriptions."""
     active_ids = select(_w.id).where(_w.is_active.is_(True)).scalar_subquery()
     pending = (_d.status == "pending", _d.webhook_id.in_(active_ids))
-    summary = select(
-        func.count(), func.min(_d.next_attempt_at)
-    ).where(*pending)
+    summary = select(func.count(), func.min(_d.next_attempt_at)).where(*pending)
     backlog, oldest_due = (await session.execute(summary)).one()
     failing_since = (
         await session.execute(

@@ -65,11 +65,14 @@ class _SubscriptionCache:
 
     async def get(self, session: AsyncSession) -> list[Subscription]:
         items = self._items
-        if items is not None and time.monotonic() - self._loaded_at < SUBSCRIPTION_CACHE_TTL_SECONDS:
+        if (
+            items is not None
+            and time.monotonic() - self._loaded_at < SUBSCRIPTION_CACHE_TTL_SECONDS
+        ):
             return items
         generation = self._generation
         rows = await repository.active_subscriptions(session)
-        items = [Subscription(r.id, frozenset(r.events or ()), r.service_name) for r in rows]
+        items = [Subscription(id_, frozenset(events), svc) for id_, events, svc in rows]
         # an invalidation while we read means what we read may predate it: use it, don't keep it
         if generation == self._generation:
             self._items, self._loaded_at = items, time.monotonic()

@@ -39,7 +39,9 @@ def compute_signature(secret: str, timestamp: int | str, body: bytes | str) -> s
     return f"{SCHEME}={digest}"
 
 
-def signature_headers(secret: str, body: bytes | str, *, timestamp: int | None = None) -> dict[str, str]:
+def signature_headers(
+    secret: str, body: bytes | str, *, timestamp: int | None = None
+) -> dict[str, str]:
     """The timestamp and signature headers for one attempt."""
     ts = int(time.time()) if timestamp is None else timestamp
     return {

@@ -1,0 +1,1 @@
+"""Webhook subscriptions and the durable outbox that delivers events to them."""

@@ -1,0 +1,123 @@
+"""/webhooks: subscriptions (admin to write, viewer to read), their deliveries, a test send."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from perfpilot.core.deps import AdminAuth, SessionDep, ViewerAuth
+from perfpilot.core.schemas import Envelope, ListEnvelope
+from perfpilot.webhooks import service
+from perfpilot.webhooks.schemas import (
+    DeliveryOut,
+    DeliveryStatus,
+    WebhookCreated,
+    WebhookIn,
+    WebhookOut,
+    WebhookUpdate,
+)
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+_SIGNING = (
+    "Each request carries `X-Perfpilot-Timestamp` (unix seconds) and `X-Perfpilot-Signature: "
+    'v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`; reject stale timestamps (> 5 min). '
+    "`Idempotency-Key` is the same on every retry of an event: deduplicate on it."
+)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Envelope[WebhookCreated],
+    summary="Subscribe a URL to events",
+    description="Events: alert.fired, alert.acknowledged, alert.resolved, action.executed, "
+    "state.changed. Without `secret` one is generated. The secret is returned in this response "
+    "only. " + _SIGNING,
+)
+async def create_webhook(
+    body: WebhookIn, session: SessionDep, _: AdminAuth
+) -> Envelope[WebhookCreated]:
+    webhook, secret = await service.create_webhook(session, body)
+    return Envelope(
+        data=service.webhook_created(webhook, secret),
+        message="Webhook created; store the secret now, it is not shown again",
+    )
+
+
+@router.get("", response_model=ListEnvelope[WebhookOut], summary="List webhooks")
+async def list_webhooks(session: SessionDep, _: ViewerAuth) -> ListEnvelope[WebhookOut]:
+    webhooks = await service.list_webhooks(session)
+    return ListEnvelope(
+        data=[service.webhook_out(w) for w in webhooks],
+        count=len(webhooks),
+        message="Webhooks retrieved successfully",
+    )
+
+
+@router.get("/{webhook_id}", response_model=Envelope[WebhookOut], summary="Read one webhook")
+async def get_webhook(webhook_id: str, session: SessionDep, _: ViewerAuth) -> Envelope[WebhookOut]:
+    webhook = await service.get_webhook(session, service.parse_id(webhook_id))
+    return Envelope(data=service.webhook_out(webhook), message="Webhook retrieved successfully")
+
+
+@router.put(
+    "/{webhook_id}",
+    response_model=Envelope[WebhookOut],
+    summary="Update a webhook (partial)",
+    description="Absent fields keep their value. Sending `secret` rotates it (write-only).",
+)
+async def update_webhook(
+    webhook_id: str, body: WebhookUpdate, session: SessionDep, _: AdminAuth
+) -> Envelope[WebhookOut]:
+    webhook = await service.update_webhook(session, service.parse_id(webhook_id), body)
+    return Envelope(data=service.webhook_out(webhook), message="Webhook updated successfully")
+
+
+@router.delete(
+    "/{webhook_id}",
+    response_model=Envelope[WebhookOut],
+    summary="Delete a webhook",
+    description="Its pending deliveries are dropped with it.",
+)
+async def delete_webhook(
+    webhook_id: str, session: SessionDep, _: AdminAuth
+) -> Envelope[WebhookOut]:
+    webhook = await service.delete_webhook(session, service.parse_id(webhook_id))
+    return Envelope(data=service.webhook_out(webhook), message="Webhook deleted")
+
+
+@router.get(
+    "/{webhook_id}/deliveries",
+    response_model=ListEnvelope[DeliveryOut],
+    summary="Recent deliveries of a webhook, newest first",
+    description="status: pending (waiting or retrying), delivered, dead (gave up after "
+    "PERFPILOT_WEBHOOK_MAX_ATTEMPTS attempts).",
+)
+async def list_deliveries(
+    webhook_id: str,
+    session: SessionDep,
+    _: ViewerAuth,
+    delivery_status: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> ListEnvelope[DeliveryOut]:
+    deliveries = await service.list_deliveries(
+        session, service.parse_id(webhook_id), status=delivery_status, limit=limit
+    )
+    return ListEnvelope(
+        data=deliveries, count=len(deliveries), message="Deliveries retrieved successfully"
+    )
+
+
+@router.post(
+    "/{webhook_id}/test",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Envelope[DeliveryOut],
+    summary="Send a test event",
+    description="Queues a `webhook.test` event (an Alertmanager-format test alert) to this "
+    "webhook, whatever its event filter; follow it in /deliveries.",
+)
+async def test_webhook(webhook_id: str, session: SessionDep, _: AdminAuth) -> Envelope[DeliveryOut]:
+    delivery = await service.enqueue_test(session, service.parse_id(webhook_id))
+    return Envelope(data=service.delivery_out(delivery), message="Test event queued")
