@@ -30,6 +30,7 @@ from perfpilot.metrics.stream import SampleStream
 from perfpilot.monitoring.router import probes
 from perfpilot.monitoring.router import router as monitoring_router
 from perfpilot.monitoring.telemetry import Telemetry
+from perfpilot.optimize.router import router as optimize_router
 from perfpilot.rules.router import router as rules_router
 from perfpilot.services.router import router as services_router
 from perfpilot.webhooks.dispatcher import WebhookDispatcher
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(services_router, prefix=API_PREFIX)
     app.include_router(actions_router, prefix=API_PREFIX)
     app.include_router(autoscaling_router, prefix=API_PREFIX)
+    app.include_router(optimize_router, prefix=API_PREFIX)
     app.include_router(monitoring_router, prefix=API_PREFIX)
     app.include_router(probes)
     app.add_middleware(RequestFrameMiddleware, settings=settings, telemetry=ctx.telemetry)

@@ -71,7 +71,8 @@ def plan_action(
     if action_type == "scale_up":
         if state.instances >= bounds.max_instances:
             return _skip(state, f"at max instances ({bounds.max_instances})")
-        target: int = min(bounds.max_instances, state.instances + int(parameters.get("instances", 1)))
+        step = int(parameters.get("instances", 1))
+        target: int = min(bounds.max_instances, state.instances + step)
         return _done(state, replace(state, instances=target), "instances")
     if action_type == "scale_down":
         if state.instances <= bounds.min_instances:

@@ -10,6 +10,8 @@ from perfpilot.metrics.units import improvement
 Outcome = Literal["improved", "worsened", "no_change", "unmeasured"]
 IMPROVED_AT = 0.02
 MIN_SAMPLES = 3
+# float error of (after - before) / before: an exact 2 % change (5 -> 4.9) must count as 2 %
+_ROUNDING = 1e-9
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +38,9 @@ def judge(
     impact = improvement(metric_type, before=baseline, after=after)
     if impact is None:  # baseline 0: a relative change is undefined
         return Measurement(after, None, "unmeasured")
-    if impact >= IMPROVED_AT:
+    if impact >= IMPROVED_AT - _ROUNDING:
         outcome: Outcome = "improved"
-    elif impact <= -IMPROVED_AT:
+    elif impact <= -IMPROVED_AT + _ROUNDING:
         outcome = "worsened"
     else:
         outcome = "no_change"

@@ -30,7 +30,7 @@ def scaling_model(
         return None
     if not saturated:
         return None
-    # after = before × old/new, so the relative improvement is 1 - old/new
+    # after = before * old/new, so the relative improvement is 1 - old/new
     impact = 1.0 - instances_before / instances_after
     return Prediction(
         impact,

@@ -24,7 +24,7 @@ async def list_actions(
     session: SessionDep,
     _: ViewerAuth,
     service_name: Annotated[str | None, Query(alias="serviceName", max_length=100)] = None,
-    type: Annotated[ActionType | None, Query()] = None,  # noqa: A002 - the API's name
+    type: Annotated[ActionType | None, Query()] = None,
     source: ActionSource | None = None,
     status: ActionStatus | None = None,
     outcome: ActionOutcome | None = None,
@@ -34,8 +34,13 @@ async def list_actions(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> ListEnvelope[ActionOut]:
     filters = repository.ActionFilter(
-        service_name=service_name, action_type=type, source=source, status=status,
-        outcome=outcome, rule_id=rule_id, alert_id=alert_id,
+        service_name=service_name,
+        action_type=type,
+        source=source,
+        status=status,
+        outcome=outcome,
+        rule_id=rule_id,
+        alert_id=alert_id,
     )
     rows = await repository.list_actions(
         session, filters, limit=limit + 1, after=decode_cursor(cursor) if cursor else None

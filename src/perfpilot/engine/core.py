@@ -244,6 +244,45 @@ class EvaluationCore:
         if transition is not None:
             out.append(transition)
 
+    def preview(
+        self, sample: Sample
+    ) -> list[tuple[RuleSpec, float | None, AlertTransition | None]]:
+        """What evaluating `sample` would do to each matching rule, changing nothing.
+
+        For dry runs: every window and state is copied, never touched.
+        """
+        matching = dict(self._wildcard.get(sample.metric_type, {}))
+        matching.update(self._specific.get(sample.metric_type, {}).get(sample.service_name, {}))
+        if not matching:
+            return []
+        existing = self._series.get(sample.metric_type, {}).get(sample.service_name)
+        horizon = max(s.window for s in matching.values())
+        window = SlidingWindow(horizon, cap=self._window_cap)
+        if existing is not None:
+            for point_ts, point_value in existing.window.points():
+                window.add(point_ts, point_value)
+        newest = window.latest_ts
+        at = max(sample.ts, newest) if newest is not None else sample.ts
+        window.add(sample.ts, sample.value)
+        out: list[tuple[RuleSpec, float | None, AlertTransition | None]] = []
+        for rule_id in sorted(matching):
+            spec = matching[rule_id]
+            aggregate = window.aggregate(spec.aggregation, window=spec.window, now=at)
+            live = existing.states.get(rule_id) if existing is not None else None
+            state = RuleState.from_dict(live.to_dict()) if live is not None else RuleState()
+            transition = None
+            if aggregate is not None:
+                transition = evaluate(
+                    spec,
+                    state,
+                    service_name=sample.service_name,
+                    value=aggregate,
+                    at=at,
+                    sample_ts=sample.ts,
+                )
+            out.append((spec, aggregate, transition))
+        return out
+
     # --- time ------------------------------------------------------------------------------
 
     def tick(self, now: float) -> list[AlertTransition]:

@@ -239,18 +239,18 @@ class EngineRunner:
         core = self.core
         for item in work:
             if isinstance(item, list):
-                step.transitions.extend(
-                    core.evaluate_batch(
-                        Sample(
-                            r["service_name"],
-                            r["metric_type"],
-                            r["value"],
-                            r["timestamp"].timestamp(),
-                        )
-                        for r in item
+                samples = [
+                    Sample(
+                        r["service_name"], r["metric_type"], r["value"], r["timestamp"].timestamp()
                     )
-                )
+                    for r in item
+                ]
+                if samples:
+                    step.now = max(step.now, max(sample.ts for sample in samples))
+                step.transitions.extend(core.evaluate_batch(samples))
             elif isinstance(item, _Tick):
+                step.now = max(step.now, item.now)
+                step.ticked = True
                 step.transitions.extend(core.tick(item.now))
             elif isinstance(item, _AlertClosed):
                 core.manual_resolve(*item.pair)
@@ -402,5 +402,7 @@ class EngineRunner:
             if state.acknowledged or state.last_value is None:
                 continue
             if condition_holds(spec.operator, state.last_value, spec.threshold):
-                out.append(FiringPair(spec, pair[1], alert_id, now))
+                # the pair's own evaluation time: sample time, not the wall clock
+                at = state.last_eval_at if state.last_eval_at is not None else now
+                out.append(FiringPair(spec, pair[1], alert_id, at))
         return out
