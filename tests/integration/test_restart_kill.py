@@ -42,11 +42,12 @@ class ServerProcess:
             "PERFPILOT_LOG_LEVEL": "ERROR",
         }
         self.process: asyncio.subprocess.Process | None = None
+        self.log = (data_dir.parent / "server.log").open("ab")
 
     async def start(self) -> None:
         self.process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "perfpilot.cli", "serve", env=self.env,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL, stderr=self.log,
         )
         async with httpx.AsyncClient() as client:
             for _ in range(300):
