@@ -25,12 +25,15 @@ from perfpilot.core.ratelimit import RateLimiter
 from perfpilot.core.schemas import ErrorEnvelope
 from perfpilot.engine.runner import EngineRunner
 from perfpilot.metrics.ingest import IngestWriter
+from perfpilot.metrics.retention import RetentionLoop
 from perfpilot.metrics.router import router as metrics_router
 from perfpilot.metrics.stream import SampleStream
+from perfpilot.monitoring.live_router import router as live_router
 from perfpilot.monitoring.router import probes
 from perfpilot.monitoring.router import router as monitoring_router
 from perfpilot.monitoring.telemetry import Telemetry
 from perfpilot.optimize.router import router as optimize_router
+from perfpilot.reports.router import router as reports_router
 from perfpilot.rules.router import router as rules_router
 from perfpilot.services.router import router as services_router
 from perfpilot.webhooks.dispatcher import WebhookDispatcher
@@ -106,9 +109,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             on_alert_changes=webhooks.notify,
         )
         runner.actions = ActionCoordinator(settings, latest_sample_ts=runner.latest_sample_ts)
+        runner.events = ctx.events
         await runner.start()
         ctx.engine_control = runner
         ctx.loops["engine"] = runner
+        retention = RetentionLoop(ctx.engine, settings)
+        retention.start()
+        ctx.loops["retention"] = retention
         log.info("started", database=ctx.engine.url.render_as_string(hide_password=True))
         try:
             yield
@@ -116,6 +123,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             await ctx.ingest.stop()
             await runner.drain()
             await runner.stop()
+            await retention.stop()
             await webhooks.stop()
             await ctx.engine.dispose()
             log.info("stopped")
@@ -137,6 +145,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(actions_router, prefix=API_PREFIX)
     app.include_router(autoscaling_router, prefix=API_PREFIX)
     app.include_router(optimize_router, prefix=API_PREFIX)
+    app.include_router(reports_router, prefix=API_PREFIX)
+    app.include_router(live_router, prefix=API_PREFIX)
     app.include_router(monitoring_router, prefix=API_PREFIX)
     app.include_router(probes)
     app.add_middleware(RequestFrameMiddleware, settings=settings, telemetry=ctx.telemetry)

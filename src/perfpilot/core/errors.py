@@ -163,6 +163,9 @@ def install_error_handlers(app: FastAPI) -> None:
             if err.get("type") == "json_invalid":
                 return error_response(MalformedJSON("Request body is not valid JSON"))
         details = _request_validation_details(exc)
+        if details and all(d["in"] == "path" and d["field"].endswith("_id") for d in details):
+            # a malformed id names no record: that is a missing record, not a bad field
+            return error_response(NotFound("No record has that id", details=details))
         fields = ", ".join(sorted({d["field"] for d in details}))
         return error_response(InvalidField(f"Invalid request: {fields}", details=details))
 

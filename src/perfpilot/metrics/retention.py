@@ -1,0 +1,68 @@
+"""Deletes raw samples past the retention period, in chunks, so no single transaction grows
+large or holds the write lock for long (SQLite has one writer)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from perfpilot.core.config import Settings
+from perfpilot.metrics.repository import delete_samples_older_than
+
+log = structlog.get_logger("perfpilot.retention")
+
+
+class RetentionLoop:
+    def __init__(
+        self, engine: AsyncEngine, settings: Settings, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._engine = engine
+        self._days = settings.retention_days
+        self._chunk = settings.retention_chunk_rows
+        self._interval = settings.retention_interval_seconds
+        self._clock = clock
+        self._task: asyncio.Task[None] | None = None
+        self.deleted_total = 0
+
+    @property
+    def alive(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="perfpilot-retention")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def run_once(self) -> int:
+        """Delete every sample older than the retention period; returns how many."""
+        cutoff = datetime.fromtimestamp(self._clock() - self._days * 86400, UTC)
+        deleted = 0
+        while True:
+            async with self._engine.begin() as connection:
+                gone = await delete_samples_older_than(connection, cutoff, chunk=self._chunk)
+            deleted += gone
+            if gone < self._chunk:
+                break
+            await asyncio.sleep(0)  # let requests in between chunks
+        self.deleted_total += deleted
+        if deleted:
+            log.info("retention_deleted", samples=deleted, cutoff=cutoff.isoformat())
+        return deleted
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception:  # a failed pass is retried at the next interval
+                log.exception("retention_failed")
+            await asyncio.sleep(self._interval)
