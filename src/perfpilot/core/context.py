@@ -13,6 +13,7 @@ from perfpilot.core.config import Settings
 from perfpilot.core.ratelimit import RateLimiter
 from perfpilot.metrics.ingest import IngestWriter
 from perfpilot.metrics.stream import SampleStream
+from perfpilot.monitoring.events import EventHub
 from perfpilot.monitoring.telemetry import Telemetry
 
 
@@ -41,6 +42,8 @@ class AppContext:
     engine_control: EngineControl | None = None
     # background loops by name, so /health can tell which are alive
     loops: dict[str, Any] = field(default_factory=dict)
+    # committed alert/action changes for live views (GET /realtime/stream)
+    events: EventHub = field(default_factory=EventHub)
 
     @property
     def uptime_seconds(self) -> float:

@@ -35,6 +35,7 @@ from perfpilot.engine.state_machine import (
 from perfpilot.engine.windows import Sample
 from perfpilot.metrics.stream import SampleRow, SampleStream
 from perfpilot.models import OptimizationRule, PerformanceAlert, PerformanceMetric
+from perfpilot.monitoring.events import EventHub
 from perfpilot.monitoring.telemetry import Telemetry
 from perfpilot.rules.service import rule_spec
 
@@ -77,6 +78,11 @@ class _Step:
     ticked: bool = False
 
 
+def _alert_data(alert: PerformanceAlert) -> dict[str, object]:
+    """An alert as its API shape (camelCase JSON), for live events."""
+    return alerts.alert_out(alert).model_dump(mode="json", by_alias=True)
+
+
 class EngineRunner:
     """Drives the EvaluationCore; implements core.context.EngineControl."""
 
@@ -101,6 +107,7 @@ class EngineRunner:
         self._tasks: list[asyncio.Task[None]] = []
         self._on_alert_changes = on_alert_changes
         self.actions: ActionCoordinator | None = None
+        self.events: EventHub | None = None  # live views (SSE); set by create_app
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -373,6 +380,12 @@ class EngineRunner:
                 self._telemetry.alert_commit_latency.observe(max(0.0, committed_at - t.sample_ts))
         if self._on_alert_changes is not None:
             self._on_alert_changes()  # the outbox may have new rows: deliver them now
+        # live views (monitoring/events.py), after commit: subscribers see committed changes only
+        if self.events is not None:
+            for _, alert, _ in fired:
+                self.events.publish("alert.fired", _alert_data(alert))
+            for alert, _ in resolved:
+                self.events.publish("alert.resolved", _alert_data(alert))
 
     async def _fire(
         self, session: AsyncSession, spec: RuleSpec, t: AlertTransition
