@@ -166,6 +166,9 @@ async def get_alert(session: AsyncSession, alert_id: uuid.UUID) -> PerformanceAl
 def _tell_engine(
     session: AsyncSession, ctx: AppContext, alert: PerformanceAlert, what: str
 ) -> None:
+    data = alert_out(alert).model_dump(mode="json", by_alias=True)
+    kind = "alert.resolved" if what == "closed" else "alert.acknowledged"
+    after_commit(session, lambda: ctx.events.publish(kind, data))
     control = ctx.engine_control
     if control is None or alert.rule_id is None:
         return

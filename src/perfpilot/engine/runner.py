@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from perfpilot.actions.coordinator import ActionCoordinator, FiringPair
+from perfpilot.actions.serialize import action_out
 from perfpilot.alerts import repository as alert_repo
 from perfpilot.alerts import service as alerts
 from perfpilot.core.config import Settings
@@ -34,7 +35,12 @@ from perfpilot.engine.state_machine import (
 )
 from perfpilot.engine.windows import Sample
 from perfpilot.metrics.stream import SampleRow, SampleStream
-from perfpilot.models import OptimizationRule, PerformanceAlert, PerformanceMetric
+from perfpilot.models import (
+    OptimizationAction,
+    OptimizationRule,
+    PerformanceAlert,
+    PerformanceMetric,
+)
 from perfpilot.monitoring.events import EventHub
 from perfpilot.monitoring.telemetry import Telemetry
 from perfpilot.rules.service import rule_spec
@@ -299,6 +305,7 @@ class EngineRunner:
             return
         opened: dict[Pair, uuid.UUID] = {}
         closed: set[Pair] = set()
+        done_actions: list[OptimizationAction] = []
         fired: list[tuple[RuleSpec, PerformanceAlert, AlertTransition]] = []
         resolved: list[tuple[PerformanceAlert, float]] = []
         now = self._clock()
@@ -362,7 +369,7 @@ class EngineRunner:
                         at=stamp,
                     )
             if actions is not None:
-                await actions.on_step(
+                done_actions = await actions.on_step(
                     session,
                     now=step.now,
                     ticked=step.ticked,
@@ -386,6 +393,9 @@ class EngineRunner:
                 self.events.publish("alert.fired", _alert_data(alert))
             for alert, _ in resolved:
                 self.events.publish("alert.resolved", _alert_data(alert))
+            for action in done_actions:
+                data = action_out(action).model_dump(mode="json", by_alias=True)
+                self.events.publish(f"action.{action.status}", data)
 
     async def _fire(
         self, session: AsyncSession, spec: RuleSpec, t: AlertTransition
