@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from perfpilot.actions.coordinator import ActionCoordinator, FiringPair
@@ -25,6 +24,7 @@ from perfpilot.alerts import repository as alert_repo
 from perfpilot.alerts import service as alerts
 from perfpilot.core.config import Settings
 from perfpilot.engine.core import EvaluationCore, Pair
+from perfpilot.engine.restore import restore_core
 from perfpilot.engine.state_machine import (
     REASON_DATA_RESUMED,
     AlertTransition,
@@ -39,7 +39,6 @@ from perfpilot.models import (
     OptimizationAction,
     OptimizationRule,
     PerformanceAlert,
-    PerformanceMetric,
 )
 from perfpilot.monitoring.events import EventHub
 from perfpilot.monitoring.telemetry import Telemetry
@@ -168,64 +167,16 @@ class EngineRunner:
     async def _restore(self) -> None:
         """Rules, open alerts, pending timers and recent windows, from the database."""
         async with self._sessionmaker() as session:
-            rules = (await session.execute(select(OptimizationRule))).scalars().all()
-            for rule in rules:
-                self.core.upsert_rule(rule_spec(rule))
-            for open_alert in await alert_repo.open_alerts(session):
-                if open_alert.rule_id is not None:
-                    key = (str(open_alert.rule_id), open_alert.service_name)
-                    self._open[key] = open_alert.id
-            restored: set[Pair] = set()
-            for row in await alert_repo.load_states(session):
-                pair = (str(row.rule_id), row.service_name)
-                state = dict(row.state)
-                if state.get("phase") == Phase.FIRING and pair not in self._open:
-                    continue  # resolved by hand while we were down: re-arm from inactive
-                if self.core.restore(pair[0], pair[1], state):
-                    restored.add(pair)
-            for pair, alert_id in self._open.items():
-                if pair in restored:
-                    continue
-                alert = await session.get(PerformanceAlert, alert_id)
-                if alert is not None:
-                    fired = alert.triggered_at.timestamp()
-                    self.core.restore(
-                        pair[0],
-                        pair[1],
-                        {
-                            "phase": "firing",
-                            "pending_since": fired,
-                            "fired_at": fired,
-                            "acknowledged": alert.status == "acknowledged",
-                        },
-                    )
-            await self._load_windows(session)
+            self._open = await restore_core(
+                self.core,
+                session,
+                now=self._clock(),
+                no_data_after=self._settings.no_data_after_seconds,
+                max_samples=self._settings.engine_restore_max_samples,
+            )
             if self.actions is not None:
                 await self.actions.load(session)
-        log.info("engine_restored", rules=len(rules), open_alerts=len(self._open))
-
-    async def _load_windows(self, session: AsyncSession) -> None:
-        specs = [s for s in self.core.rules() if s.is_active]
-        if not specs:
-            return
-        # back to the no-data horizon, so a quiet series is not mistaken for a missing one
-        horizon = max(max(s.window for s in specs), self._settings.no_data_after_seconds)
-        since = datetime.fromtimestamp(self._clock() - horizon, UTC)
-        metrics = sorted({s.metric for s in specs})
-        query = (
-            select(
-                PerformanceMetric.service_name,
-                PerformanceMetric.metric_type,
-                PerformanceMetric.value,
-                PerformanceMetric.timestamp,
-            )
-            .where(PerformanceMetric.timestamp >= since, PerformanceMetric.metric_type.in_(metrics))
-            .order_by(PerformanceMetric.timestamp.desc())
-            .limit(self._settings.engine_restore_max_samples)
-        )
-        rows = (await session.execute(query)).all()
-        samples = [Sample(r[0], r[1], r[2], r[3].timestamp()) for r in reversed(rows)]
-        self.core.load_samples(samples)
+        log.info("engine_restored", rules=len(self.core.rules()), open_alerts=len(self._open))
 
     # -- loops ---------------------------------------------------------------------------
     async def _tick_loop(self) -> None:

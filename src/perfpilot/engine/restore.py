@@ -1,0 +1,93 @@
+"""Rebuilds the evaluation core from the database at start: rules, open alerts, pending
+timers and recent windows. A restart loses no timer and duplicates no alert."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from perfpilot.alerts import repository as alert_repo
+from perfpilot.engine.core import EvaluationCore, Pair
+from perfpilot.engine.state_machine import Phase
+from perfpilot.engine.windows import Sample
+from perfpilot.models import OptimizationRule, PerformanceAlert, PerformanceMetric
+from perfpilot.rules.service import rule_spec
+
+
+async def restore_core(
+    core: EvaluationCore,
+    session: AsyncSession,
+    *,
+    now: float,
+    no_data_after: float,
+    max_samples: int,
+) -> dict[Pair, uuid.UUID]:
+    """Load everything into `core`; returns the open alert of each (rule, service)."""
+    for rule in (await session.execute(select(OptimizationRule))).scalars().all():
+        core.upsert_rule(rule_spec(rule))
+    open_alerts: dict[Pair, uuid.UUID] = {}
+    for alert in await alert_repo.open_alerts(session):
+        if alert.rule_id is not None:
+            open_alerts[(str(alert.rule_id), alert.service_name)] = alert.id
+    restored: set[Pair] = set()
+    for row in await alert_repo.load_states(session):
+        pair = (str(row.rule_id), row.service_name)
+        state = dict(row.state)
+        if state.get("phase") == Phase.FIRING and pair not in open_alerts:
+            continue  # resolved by hand while we were down: re-arm from inactive
+        if core.restore(pair[0], pair[1], state):
+            restored.add(pair)
+    for pair, alert_id in open_alerts.items():
+        if pair in restored:
+            continue
+        row = await session.get(PerformanceAlert, alert_id)
+        if row is not None:  # open alert without a saved state: firing since it triggered
+            fired = row.triggered_at.timestamp()
+            core.restore(
+                pair[0],
+                pair[1],
+                {
+                    "phase": "firing",
+                    "pending_since": fired,
+                    "fired_at": fired,
+                    "acknowledged": row.status == "acknowledged",
+                },
+            )
+    await load_windows(core, session, now=now, no_data_after=no_data_after, max_samples=max_samples)
+    return open_alerts
+
+
+async def load_windows(
+    core: EvaluationCore,
+    session: AsyncSession,
+    *,
+    now: float,
+    no_data_after: float,
+    max_samples: int,
+) -> None:
+    """Recent samples of the metrics rules watch, back to the widest rule window or the
+    no-data horizon, whichever is older, so a quiet series is not taken for a missing one."""
+    specs = [s for s in core.rules() if s.is_active]
+    if not specs:
+        return
+    horizon = max(max(s.window for s in specs), no_data_after)
+    start = datetime.fromtimestamp(now - horizon, UTC)
+    query = (
+        select(
+            PerformanceMetric.service_name,
+            PerformanceMetric.metric_type,
+            PerformanceMetric.value,
+            PerformanceMetric.timestamp,
+        )
+        .where(
+            PerformanceMetric.timestamp >= start,
+            PerformanceMetric.metric_type.in_(sorted({s.metric for s in specs})),
+        )
+        .order_by(PerformanceMetric.timestamp.desc())
+        .limit(max_samples)
+    )
+    rows = (await session.execute(query)).all()
+    core.load_samples(Sample(r[0], r[1], r[2], r[3].timestamp()) for r in reversed(rows))
