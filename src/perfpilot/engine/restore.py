@@ -43,9 +43,9 @@ async def restore_core(
     for pair, alert_id in open_alerts.items():
         if pair in restored:
             continue
-        row = await session.get(PerformanceAlert, alert_id)
-        if row is not None:  # open alert without a saved state: firing since it triggered
-            fired = row.triggered_at.timestamp()
+        alert_row = await session.get(PerformanceAlert, alert_id)
+        if alert_row is not None:  # open alert without a saved state: firing since it triggered
+            fired = alert_row.triggered_at.timestamp()
             core.restore(
                 pair[0],
                 pair[1],
@@ -53,7 +53,7 @@ async def restore_core(
                     "phase": "firing",
                     "pending_since": fired,
                     "fired_at": fired,
-                    "acknowledged": row.status == "acknowledged",
+                    "acknowledged": alert_row.status == "acknowledged",
                 },
             )
     await load_windows(core, session, now=now, no_data_after=no_data_after, max_samples=max_samples)
