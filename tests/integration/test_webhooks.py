@@ -79,10 +79,11 @@ async def test_crud_never_returns_the_secret_after_creation(live_server: LiveSer
     assert hook["events"] == ["alert.fired", "alert.resolved"]
     assert hook["serviceName"] is None and hook["isActive"] is True
 
-    got = await s.client.get(s.api(f"/webhooks/{hook['id']}"), headers=s.auth("viewer"))
+    got = await s.client.get(s.api(f"/webhooks/{hook['id']}"), headers=s.auth())
     assert got.status_code == 200 and got.json()["data"] == hook
     listed = await s.client.get(s.api("/webhooks"), headers=s.auth("viewer"))
-    assert listed.json()["count"] == 1 and listed.json()["data"] == [hook]
+    masked = hook | {"url": "https://hooks.example.com/…"}  # viewers see scheme and host
+    assert listed.json()["count"] == 1 and listed.json()["data"] == [masked]
 
     updated = await s.client.put(
         s.api(f"/webhooks/{hook['id']}"),
@@ -404,3 +405,15 @@ async def test_enqueue_event_matches_subscriptions_and_commits_with_the_caller(
     assert await enqueue("embedding-service", "k3") == 2
     await s.client.delete(s.api(f"/webhooks/{every['id']}"), headers=s.auth())
     assert await enqueue("embedding-service", "k4") == 1
+
+
+async def test_viewers_see_only_scheme_and_host_of_webhook_urls(live_server: LiveServer) -> None:
+    s = live_server
+    hook = await create_hook(s, "https://hooks.example.com/services/T000/B000/credential")
+    for path in ("/webhooks", f"/webhooks/{hook['id']}"):
+        as_viewer = (await s.client.get(s.api(path), headers=s.auth("viewer"))).json()["data"]
+        as_admin = (await s.client.get(s.api(path), headers=s.auth())).json()["data"]
+        viewer_url = (as_viewer[0] if isinstance(as_viewer, list) else as_viewer)["url"]
+        admin_url = (as_admin[0] if isinstance(as_admin, list) else as_admin)["url"]
+        assert viewer_url == "https://hooks.example.com/…"
+        assert admin_url == "https://hooks.example.com/services/T000/B000/credential"

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
+from perfpilot.core.auth import Role
 from perfpilot.core.deps import AdminAuth, SessionDep, ViewerAuth
 from perfpilot.core.schemas import Envelope, ListEnvelope
 from perfpilot.webhooks import service
@@ -47,19 +48,23 @@ async def create_webhook(
 
 
 @router.get("", response_model=ListEnvelope[WebhookOut], summary="List webhooks")
-async def list_webhooks(session: SessionDep, _: ViewerAuth) -> ListEnvelope[WebhookOut]:
+async def list_webhooks(session: SessionDep, principal: ViewerAuth) -> ListEnvelope[WebhookOut]:
     webhooks = await service.list_webhooks(session)
+    reveal = principal.role >= Role.admin
     return ListEnvelope(
-        data=[service.webhook_out(w) for w in webhooks],
+        data=[service.webhook_out(w, reveal_url=reveal) for w in webhooks],
         count=len(webhooks),
         message="Webhooks retrieved successfully",
     )
 
 
 @router.get("/{webhook_id}", response_model=Envelope[WebhookOut], summary="Read one webhook")
-async def get_webhook(webhook_id: str, session: SessionDep, _: ViewerAuth) -> Envelope[WebhookOut]:
+async def get_webhook(
+    webhook_id: str, session: SessionDep, principal: ViewerAuth
+) -> Envelope[WebhookOut]:
     webhook = await service.get_webhook(session, service.parse_id(webhook_id))
-    return Envelope(data=service.webhook_out(webhook), message="Webhook retrieved successfully")
+    out = service.webhook_out(webhook, reveal_url=principal.role >= Role.admin)
+    return Envelope(data=out, message="Webhook retrieved successfully")
 
 
 @router.put(

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import orjson
 from sqlalchemy import Engine, event
@@ -285,8 +286,14 @@ async def list_deliveries(
     return [delivery_out(d) for d in rows]
 
 
-def webhook_out(webhook: Webhook) -> WebhookOut:
-    return WebhookOut.model_validate(webhook)
+def webhook_out(webhook: Webhook, *, reveal_url: bool = True) -> WebhookOut:
+    """The subscription; without `reveal_url` only the URL's scheme and host are shown, since
+    receivers such as chat tools carry their credential in the path."""
+    out = WebhookOut.model_validate(webhook)
+    if not reveal_url:
+        parts = urlsplit(webhook.url)
+        out.url = f"{parts.scheme}://{parts.hostname or ''}/…"
+    return out
 
 
 def webhook_created(webhook: Webhook, secret: str) -> WebhookCreated:
