@@ -53,8 +53,12 @@ async def test_action_repeats_every_cooldown_while_active_and_stops_when_acknowl
     live_server: LiveServer,
 ) -> None:
     s = live_server
-    await rule(s, "cpu hot", {"metric": "cpu", "operator": "gt", "threshold": 90},
-               {"type": "scale_up", "parameters": {"instances": 1}, "cooldown": 30})
+    await rule(
+        s,
+        "cpu hot",
+        {"metric": "cpu", "operator": "gt", "threshold": 90},
+        {"type": "scale_up", "parameters": {"instances": 1}, "cooldown": 30},
+    )
     base = t0()
     for i in range(8):  # one push every 10 s of sample time: 0..70 s
         await s.push(sample(base, i * 10, "cpu", 95))
@@ -77,10 +81,16 @@ async def test_cooldown_skip_is_recorded_when_an_alert_refires_too_soon(
     live_server: LiveServer,
 ) -> None:
     s = live_server
-    await rule(s, "cpu hot", {"metric": "cpu", "operator": "gt", "threshold": 90},
-               {"type": "scale_up", "cooldown": 300})
+    await rule(
+        s,
+        "cpu hot",
+        {"metric": "cpu", "operator": "gt", "threshold": 90},
+        {"type": "scale_up", "cooldown": 300},
+    )
     base = t0()
-    await s.push(sample(base, 0, "cpu", 95), sample(base, 5, "cpu", 10), sample(base, 10, "cpu", 95))
+    await s.push(
+        sample(base, 0, "cpu", 95), sample(base, 5, "cpu", 10), sample(base, 10, "cpu", 95)
+    )
     rows = await actions(s)
     assert [r["status"] for r in rows] == ["executed", "skipped"]
     assert rows[1]["reason"].startswith("cooldown")
@@ -90,10 +100,18 @@ async def test_cooldown_skip_is_recorded_when_an_alert_refires_too_soon(
 
 async def test_scale_up_wins_over_scale_down_in_one_evaluation(live_server: LiveServer) -> None:
     s = live_server
-    await rule(s, "shrink when cheap", {"metric": "cpu", "operator": "lt", "threshold": 99},
-               {"type": "scale_down"})
-    await rule(s, "grow when hot", {"metric": "cpu", "operator": "gt", "threshold": 50},
-               {"type": "scale_up"})
+    await rule(
+        s,
+        "shrink when cheap",
+        {"metric": "cpu", "operator": "lt", "threshold": 99},
+        {"type": "scale_down"},
+    )
+    await rule(
+        s,
+        "grow when hot",
+        {"metric": "cpu", "operator": "gt", "threshold": 50},
+        {"type": "scale_up"},
+    )
     await s.push(sample(t0(), 0, "cpu", 70))
     rows = await actions(s)
     by_type = {r["type"]: r for r in rows}
@@ -105,8 +123,12 @@ async def test_scale_up_wins_over_scale_down_in_one_evaluation(live_server: Live
 
 async def test_fallback_is_reverted_when_latency_recovers(live_server: LiveServer) -> None:
     s = live_server
-    await rule(s, "slow model", {"metric": "latency", "operator": "gt", "threshold": 2000},
-               {"type": "fallback", "parameters": {"models": ["small-fast"]}})
+    await rule(
+        s,
+        "slow model",
+        {"metric": "latency", "operator": "gt", "threshold": 2000},
+        {"type": "fallback", "parameters": {"models": ["small-fast"]}},
+    )
     base = t0()
     await s.push(sample(base, 0, "latency", 2500))
     current = await state(s)
@@ -126,13 +148,20 @@ async def test_fallback_is_reverted_when_latency_recovers(live_server: LiveServe
 async def test_skips_say_why(live_server: LiveServer) -> None:
     s = live_server
     await s.client.put(
-        s.api("/autoscaling/config"), params={"serviceName": SERVICE},
-        json={"minInstances": 1, "maxInstances": 1}, headers=s.auth(),
+        s.api("/autoscaling/config"),
+        params={"serviceName": SERVICE},
+        json={"minInstances": 1, "maxInstances": 1},
+        headers=s.auth(),
     )
-    await rule(s, "grow", {"metric": "cpu", "operator": "gt", "threshold": 90},
-               {"type": "scale_up"})
-    await rule(s, "switch", {"metric": "latency", "operator": "gt", "threshold": 100},
-               {"type": "model_switch", "parameters": {"model": "b", "fromModel": "a"}})
+    await rule(
+        s, "grow", {"metric": "cpu", "operator": "gt", "threshold": 90}, {"type": "scale_up"}
+    )
+    await rule(
+        s,
+        "switch",
+        {"metric": "latency", "operator": "gt", "threshold": 100},
+        {"type": "model_switch", "parameters": {"model": "b", "fromModel": "a"}},
+    )
     base = t0()
     await s.push(sample(base, 0, "cpu", 95), sample(base, 0, "latency", 500))
     reasons = {r["type"]: (r["status"], r["reason"]) for r in await actions(s)}
@@ -143,8 +172,9 @@ async def test_skips_say_why(live_server: LiveServer) -> None:
 @pytest.mark.settings(actions_dry_run=True)
 async def test_dry_run_mode_records_without_changing_state(live_server: LiveServer) -> None:
     s = live_server
-    await rule(s, "grow", {"metric": "cpu", "operator": "gt", "threshold": 90},
-               {"type": "scale_up"})
+    await rule(
+        s, "grow", {"metric": "cpu", "operator": "gt", "threshold": 90}, {"type": "scale_up"}
+    )
     await s.push(sample(t0(), 0, "cpu", 95))
     [row] = await actions(s)
     assert row["status"] == "dry_run"
@@ -156,8 +186,9 @@ async def test_dry_run_mode_records_without_changing_state(live_server: LiveServ
 
 async def test_actions_filters_and_unknown_ids(live_server: LiveServer) -> None:
     s = live_server
-    await rule(s, "grow", {"metric": "cpu", "operator": "gt", "threshold": 90},
-               {"type": "scale_up"})
+    await rule(
+        s, "grow", {"metric": "cpu", "operator": "gt", "threshold": 90}, {"type": "scale_up"}
+    )
     await s.push(sample(t0(), 0, "cpu", 95))
     assert len(await actions(s, type="scale_up", source="rule", status="executed")) == 1
     assert await actions(s, type="fallback") == []

@@ -25,10 +25,23 @@ async def test_seed_defaults_overrides_and_validation(live_server: LiveServer) -
     assert got.status_code == 200
     assert got.json()["message"] == "Auto-scaling configuration retrieved successfully"
     data = got.json()["data"]
-    assert {k: data[k] for k in ("minInstances", "maxInstances", "targetUtilization",
-                                 "scaleUpThreshold", "scaleDownThreshold", "cooldownPeriod")} == {
-        "minInstances": 2, "maxInstances": 10, "targetUtilization": 70, "scaleUpThreshold": 80,
-        "scaleDownThreshold": 30, "cooldownPeriod": 300,
+    assert {
+        k: data[k]
+        for k in (
+            "minInstances",
+            "maxInstances",
+            "targetUtilization",
+            "scaleUpThreshold",
+            "scaleDownThreshold",
+            "cooldownPeriod",
+        )
+    } == {
+        "minInstances": 2,
+        "maxInstances": 10,
+        "targetUtilization": 70,
+        "scaleUpThreshold": 80,
+        "scaleDownThreshold": 30,
+        "cooldownPeriod": 300,
     }
     assert data["enabled"] is True and data["metric"] == "cpu"
 
@@ -42,7 +55,9 @@ async def test_seed_defaults_overrides_and_validation(live_server: LiveServer) -
     assert inherited.json()["data"]["maxInstances"] == 20
     own = await put_config(s, {"minInstances": 3}, service=SERVICE)
     assert own.json()["data"] | {"updatedAt": None} == inherited.json()["data"] | {
-        "minInstances": 3, "inherited": False, "updatedAt": None,
+        "minInstances": 3,
+        "inherited": False,
+        "updatedAt": None,
     }
     unchanged = await s.client.get(s.api("/autoscaling/config"), headers=s.auth())
     assert unchanged.json()["data"]["minInstances"] == 2
@@ -82,23 +97,35 @@ async def test_hpa_scales_up_at_once_and_down_only_after_the_window(
     live_server: LiveServer,
 ) -> None:
     s = live_server
-    r = await put_config(s, {"targetUtilization": 60, "scaleUpThreshold": 80,
-                             "scaleDownThreshold": 30, "cooldownPeriod": 60})
+    r = await put_config(
+        s,
+        {
+            "targetUtilization": 60,
+            "scaleUpThreshold": 80,
+            "scaleDownThreshold": 30,
+            "cooldownPeriod": 60,
+        },
+    )
     assert r.status_code == 200, r.text
     base = datetime.now(UTC) - timedelta(seconds=290)
 
     async def cpu(start: int, stop: int, value: float) -> None:
-        await s.push(*(
-            {"serviceName": SERVICE, "metricType": "cpu", "value": value,
-             "timestamp": (base + timedelta(seconds=t)).isoformat()}
-            for t in range(start, stop, 5)
-        ))
+        await s.push(
+            *(
+                {
+                    "serviceName": SERVICE,
+                    "metricType": "cpu",
+                    "value": value,
+                    "timestamp": (base + timedelta(seconds=t)).isoformat(),
+                }
+                for t in range(start, stop, 5)
+            )
+        )
 
     async def tick(at: int) -> list[dict[str, Any]]:
         s.runner.tick_now((base + timedelta(seconds=at)).timestamp())
         await s.settle()
-        r = await s.client.get(s.api("/actions"), params={"source": "autoscaler"},
-                               headers=s.auth())
+        r = await s.client.get(s.api("/actions"), params={"source": "autoscaler"}, headers=s.auth())
         return list(reversed(r.json()["data"]))
 
     await cpu(0, 55, 95)
@@ -113,7 +140,9 @@ async def test_hpa_scales_up_at_once_and_down_only_after_the_window(
     actions = await tick(180)
     down = actions[-1]
     assert (down["type"], down["status"], down["stateAfter"]["instances"]) == (
-        "scale_down", "executed", 2,
+        "scale_down",
+        "executed",
+        2,
     )
     service = await s.client.get(s.api(f"/services/{SERVICE}"), headers=s.auth())
     assert service.json()["data"]["state"]["instances"] == 2

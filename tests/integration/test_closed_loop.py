@@ -40,8 +40,11 @@ async def test_scale_up_is_executed_delivered_and_measured_as_improved(
     async with WebhookReceiver() as receiver:
         hook = await s.client.post(
             s.api("/webhooks"),
-            json={"url": receiver.url, "events": ["state.changed", "action.executed"],
-                  "serviceName": SERVICE},
+            json={
+                "url": receiver.url,
+                "events": ["state.changed", "action.executed"],
+                "serviceName": SERVICE,
+            },
             headers=s.auth(),
         )
         assert hook.status_code == 201, hook.text
@@ -57,11 +60,21 @@ async def test_scale_up_is_executed_delivered_and_measured_as_improved(
             json={
                 "name": "High p95 latency",
                 "serviceName": SERVICE,
-                "condition": {"metric": "latency", "operator": "gt", "threshold": 5000,
-                              "aggregation": "p95", "window": 30, "duration": 5,
-                              "resolveThreshold": 4000},
-                "action": {"type": "scale_up", "parameters": {"instances": 2},
-                           "priority": "high", "cooldown": 120},
+                "condition": {
+                    "metric": "latency",
+                    "operator": "gt",
+                    "threshold": 5000,
+                    "aggregation": "p95",
+                    "window": 30,
+                    "duration": 5,
+                    "resolveThreshold": 4000,
+                },
+                "action": {
+                    "type": "scale_up",
+                    "parameters": {"instances": 2},
+                    "priority": "high",
+                    "cooldown": 120,
+                },
             },
             headers=s.auth(),
         )

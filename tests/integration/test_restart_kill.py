@@ -46,8 +46,13 @@ class ServerProcess:
 
     async def start(self) -> None:
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "perfpilot.cli", "serve", env=self.env,
-            stdout=asyncio.subprocess.DEVNULL, stderr=self.log,
+            sys.executable,
+            "-m",
+            "perfpilot.cli",
+            "serve",
+            env=self.env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=self.log,
         )
         async with httpx.AsyncClient() as client:
             for _ in range(300):
@@ -81,8 +86,12 @@ async def test_sigkill_between_samples_never_loses_or_duplicates_an_alert(
     base = datetime.now(UTC) - timedelta(seconds=250)
 
     def sample(second: int, value: float) -> dict[str, Any]:
-        return {"serviceName": SERVICE, "metricType": "latency", "value": value,
-                "timestamp": (base + timedelta(seconds=second)).isoformat()}
+        return {
+            "serviceName": SERVICE,
+            "metricType": "latency",
+            "value": value,
+            "timestamp": (base + timedelta(seconds=second)).isoformat(),
+        }
 
     async with WebhookReceiver() as receiver, httpx.AsyncClient(headers=headers) as client:
 
@@ -92,13 +101,26 @@ async def test_sigkill_between_samples_never_loses_or_duplicates_an_alert(
             return r.json()["data"]
 
         await server.start()
-        await api("POST", "/webhooks", json={
-            "url": receiver.url, "events": ["alert.fired", "alert.resolved"]})
-        await api("POST", "/rules", json={
-            "name": "slow", "serviceName": SERVICE,
-            "condition": {"metric": "latency", "operator": "gt", "threshold": 5000,
-                          "duration": 30},
-            "action": {"type": "cache_clear"}})
+        await api(
+            "POST",
+            "/webhooks",
+            json={"url": receiver.url, "events": ["alert.fired", "alert.resolved"]},
+        )
+        await api(
+            "POST",
+            "/rules",
+            json={
+                "name": "slow",
+                "serviceName": SERVICE,
+                "condition": {
+                    "metric": "latency",
+                    "operator": "gt",
+                    "threshold": 5000,
+                    "duration": 30,
+                },
+                "action": {"type": "cache_clear"},
+            },
+        )
         await api("POST", "/metrics", json=sample(0, 6000))  # pending from 0 s
         await asyncio.sleep(1.0)  # the engine persists the pending timer after the commit
         await server.kill()

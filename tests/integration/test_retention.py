@@ -16,10 +16,12 @@ async def test_old_samples_go_in_chunks_and_recent_ones_stay(live_server: LiveSe
     now = datetime.now(UTC)
     old = [now - timedelta(days=3, seconds=i) for i in range(20)]
     recent = [now - timedelta(days=1, seconds=i) for i in range(5)]
-    await s.push(*(
-        {"serviceName": "svc", "metricType": "cpu", "value": 50, "timestamp": ts.isoformat()}
-        for ts in old + recent
-    ))
+    await s.push(
+        *(
+            {"serviceName": "svc", "metricType": "cpu", "value": 50, "timestamp": ts.isoformat()}
+            for ts in old + recent
+        )
+    )
     loop = s.ctx.loops["retention"]
     assert isinstance(loop, RetentionLoop)
     assert await loop.run_once() == 20  # in chunks of 7: 7 + 7 + 6

@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from tests.conftest import LiveServer
-from tests.webhook_receiver import WebhookReceiver
 
 from perfpilot.webhooks.service import enqueue_event
 from perfpilot.webhooks.signing import verify_signature
+from tests.conftest import LiveServer
+from tests.webhook_receiver import WebhookReceiver
 
 # fast retries and polling, so the retry paths run in well under a second
 FAST: dict[str, Any] = {

@@ -162,6 +162,7 @@ class EngineRunner:
     def _put(self, work: _Work) -> None:
         self._idle.clear()
         self._queue.put_nowait(work)
+        self._telemetry.engine_queue.set(self._queue.qsize())
 
     # -- restore ------------------------------------------------------------------------
     async def _restore(self) -> None:
@@ -189,6 +190,7 @@ class EngineRunner:
             work = [await self._queue.get()]
             while not self._queue.empty():
                 work.append(self._queue.get_nowait())
+            self._telemetry.engine_queue.set(0)
             try:
                 step = await self._apply(work)
                 await self._persist(step)
@@ -212,6 +214,7 @@ class EngineRunner:
                 if samples:
                     step.now = max(step.now, max(sample.ts for sample in samples))
                 step.transitions.extend(core.evaluate_batch(samples))
+                self._telemetry.samples_evaluated.inc(len(samples))
             elif isinstance(item, _Tick):
                 step.now = max(step.now, item.now)
                 step.ticked = True

@@ -90,6 +90,16 @@ class Telemetry:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.samples_evaluated = Counter(
+            "perfpilot_engine_samples_evaluated",
+            "Samples the rule engine has evaluated (compare with samples ingested for lag)",
+            registry=self.registry,
+        )
+        self.engine_queue = Gauge(
+            "perfpilot_engine_queue_depth",
+            "Sample groups and commands waiting for the rule engine",
+            registry=self.registry,
+        )
         self.outbox_backlog = Gauge(
             "perfpilot_outbox_backlog",
             "Webhook deliveries not yet delivered",
