@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import LiveServer
-from tests.envelope import assert_error, assert_security_headers
 
 from perfpilot.core.db import create_engine, create_sessionmaker
+from tests.conftest import LiveServer
+from tests.envelope import assert_error, assert_security_headers
 
 GOOD = {"serviceName": "svc-good", "metricType": "latency", "value": 42}
 BAD = {"serviceName": "svc-bad", "metricType": "latency", "value": 10}

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
-from tests.conftest import LiveServer
-from tests.envelope import assert_error
 
 from perfpilot import __version__
 from perfpilot.core.config import API_PREFIX
+from tests.conftest import LiveServer
+from tests.envelope import assert_error
 
 
 def exposition(text: str) -> list[Sample]:

@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from perfpilot.core.config import API_PREFIX
 from tests.conftest import TEST_JWT_SECRET, LiveServer, make_settings, start_server
 from tests.envelope import assert_error, assert_security_headers
 from tests.jwt_keys import (
@@ -22,8 +24,6 @@ from tests.jwt_keys import (
     sign,
     unsigned_token,
 )
-
-from perfpilot.core.config import API_PREFIX
 
 SAMPLE = {"serviceName": "svc-sec", "metricType": "latency", "value": 12}
 ISSUER, AUDIENCE = "https://idp.example", "perfpilot-api"

@@ -15,8 +15,6 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
-from tests.conftest import TEST_JWT_SECRET, LiveServer, make_settings, start_server
-from tests.webhook_receiver import WebhookReceiver
 
 from perfpilot.core.db import create_engine, create_sessionmaker
 from perfpilot.core.migrate import upgrade_database
@@ -25,6 +23,8 @@ from perfpilot.monitoring.telemetry import Telemetry
 from perfpilot.webhooks.dispatcher import WebhookDispatcher
 from perfpilot.webhooks.schemas import WebhookIn
 from perfpilot.webhooks.service import create_webhook, enqueue_event
+from tests.conftest import TEST_JWT_SECRET, LiveServer, make_settings, start_server
+from tests.webhook_receiver import WebhookReceiver
 
 FAST: dict[str, Any] = {
     "webhook_poll_interval_seconds": 0.05,

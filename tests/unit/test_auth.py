@@ -8,6 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from perfpilot.core.auth import (
+    Principal,
+    Role,
+    TokenAuthority,
+    check_role,
+    load_or_create_secret,
+)
+from perfpilot.core.config import Settings
+from perfpilot.core.errors import Forbidden, Unauthorized
 from tests.jwt_keys import (
     EC_KEY,
     EC_PUBLIC_PEM,
@@ -19,16 +29,6 @@ from tests.jwt_keys import (
     sign,
     unsigned_token,
 )
-
-from perfpilot.core.auth import (
-    Principal,
-    Role,
-    TokenAuthority,
-    check_role,
-    load_or_create_secret,
-)
-from perfpilot.core.config import Settings
-from perfpilot.core.errors import Forbidden, Unauthorized
 
 SECRET = "unit-secret-" + "k" * 60  # long enough for HS512 too
 

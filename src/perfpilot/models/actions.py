@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, false, Double, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import Boolean, Double, ForeignKey, Index, Integer, String, Text, Uuid, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from perfpilot.core.db import Base, JSONType, UTCDateTime, new_id, utcnow
