@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run demo test check lint format types bench clean
+.PHONY: run demo test check lint format types bench bench-loop clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ $(STAMP): pyproject.toml
 ## run: set up, upgrade the SQLite store in ./.perfpilot and serve on 127.0.0.1:8000
 run: $(STAMP)
 	$(BIN)/perfpilot serve
+
+## demo: serve with a simulated service, demo rules and autoscaling (README "See it work")
+demo: $(STAMP)
+	$(BIN)/perfpilot serve --demo
 
 ## test: set up, then lint, type-check and run the whole suite (SQLite; PostgreSQL too when
 ## PERFPILOT_TEST_DATABASE_URL is set)
@@ -37,6 +41,10 @@ types: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+
+## bench-loop: time the closed loop on a load spike, against no loop (BENCHMARKS.md)
+bench-loop: $(STAMP)
+	$(BIN)/python bench/loop.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .hypothesis

@@ -13,6 +13,8 @@ from perfpilot.optimize.schemas import Recommendation
 
 RECENT = timedelta(minutes=15)
 HISTORY_LIMIT = 500
+# when more instances did not help but another model did, the model is the bottleneck
+MODEL_CHANGES = frozenset({"model_switch", "fallback"})
 
 
 async def _avg(
@@ -33,20 +35,28 @@ async def recommend(session: AsyncSession, service: str, metric: str) -> list[Re
         limit=HISTORY_LIMIT,
     )
     by_type: dict[str, list[float]] = defaultdict(list)
+    outcomes: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for action in history:
         if action.metric_type == metric and action.measured_impact is not None:
             by_type[action.action_type].append(action.measured_impact)
+            outcomes[action.action_type][action.outcome or "unmeasured"] += 1
     means = {kind: sum(v) / len(v) for kind, v in by_type.items()}
     helped = {k: m for k, m in means.items() if m >= 0.02}
     for kind, mean in sorted(means.items()):
         if mean < 0.02:
             better = max(helped.items(), key=lambda kv: kv[1]) if helped else None
+            counted = ", ".join(f"{n} {o}" for o, n in sorted(outcomes[kind].items()))
             message = (
                 f"{kind} did not measurably improve {metric} of {service}: mean impact "
-                f"{mean:+.1%} over {len(by_type[kind])} measured actions"
+                f"{mean:+.1%} over {len(by_type[kind])} measured actions ({counted})"
             )
             if better:
-                message += f"; {better[0]} improved it by {better[1]:+.1%} on average instead"
+                message += (
+                    f"; {better[0]} improved it by {better[1]:+.1%} on average "
+                    f"({len(by_type[better[0]])} measured) instead"
+                )
+                if kind == "scale_up" and better[0] in MODEL_CHANGES:
+                    message += ": change the model rather than add instances"
             out.append(
                 Recommendation(
                     kind="ineffective_action",
@@ -55,7 +65,13 @@ async def recommend(session: AsyncSession, service: str, metric: str) -> list[Re
                         "actionType": kind,
                         "meanImpact": mean,
                         "measured": len(by_type[kind]),
-                        "better": {"actionType": better[0], "meanImpact": better[1]}
+                        "outcomes": dict(outcomes[kind]),
+                        "better": {
+                            "actionType": better[0],
+                            "meanImpact": better[1],
+                            "measured": len(by_type[better[0]]),
+                            "outcomes": dict(outcomes[better[0]]),
+                        }
                         if better
                         else None,
                     },
