@@ -25,10 +25,7 @@ def _parse_ttl(ttl: str) -> int:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     ttl = ttl.strip().lower()
     try:
-        if ttl and ttl[-1] in units:
-            seconds = int(ttl[:-1]) * units[ttl[-1]]
-        else:
-            seconds = int(ttl)
+        seconds = int(ttl[:-1]) * units[ttl[-1]] if ttl and ttl[-1] in units else int(ttl)
     except ValueError:
         raise typer.BadParameter("use seconds or a number with s/m/h/d, e.g. 3600 or 12h") from None
     if seconds <= 0:
@@ -91,6 +88,8 @@ def serve(
         log_level="warning",
         access_log=False,
         server_header=False,
+        # open SSE streams must not keep Ctrl-C from stopping the server
+        timeout_graceful_shutdown=5,
     )
 
 

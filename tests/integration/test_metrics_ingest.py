@@ -108,7 +108,9 @@ async def test_batch_is_committed_whole_and_filters_page_newest_first(
         params = {"serviceName": "svc-batch", "limit": 100}
         if cursor:
             params["cursor"] = cursor
-        page = (await s.client.get(s.api("/metrics"), params=params, headers=s.auth("viewer"))).json()
+        page = (
+            await s.client.get(s.api("/metrics"), params=params, headers=s.auth("viewer"))
+        ).json()
         seen.extend(item["value"] for item in page["data"])
         cursor = page["nextCursor"]
         if cursor is None:

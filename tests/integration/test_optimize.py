@@ -27,9 +27,12 @@ async def row_counts(s: LiveServer) -> dict[str, int]:
 async def latency_rule(s: LiveServer) -> None:
     r = await s.client.post(
         s.api("/rules"),
-        json={"name": "slow", "serviceName": SERVICE,
-              "condition": {"metric": "latency", "operator": "gt", "threshold": 2000},
-              "action": {"type": "scale_up", "parameters": {"instances": 2}}},
+        json={
+            "name": "slow",
+            "serviceName": SERVICE,
+            "condition": {"metric": "latency", "operator": "gt", "threshold": 2000},
+            "action": {"type": "scale_up", "parameters": {"instances": 2}},
+        },
         headers=s.auth(),
     )
     assert r.status_code == 201, r.text
@@ -37,11 +40,17 @@ async def latency_rule(s: LiveServer) -> None:
 
 async def hot_cpu(s: LiveServer) -> None:
     now = datetime.now(UTC)
-    await s.push(*(
-        {"serviceName": SERVICE, "metricType": "cpu", "value": 92,
-         "timestamp": (now - timedelta(seconds=i)).isoformat()}
-        for i in range(1, 20)
-    ))
+    await s.push(
+        *(
+            {
+                "serviceName": SERVICE,
+                "metricType": "cpu",
+                "value": 92,
+                "timestamp": (now - timedelta(seconds=i)).isoformat(),
+            }
+            for i in range(1, 20)
+        )
+    )
 
 
 async def test_dry_run_plans_with_a_model_prediction_and_changes_nothing(
@@ -53,8 +62,13 @@ async def test_dry_run_plans_with_a_model_prediction_and_changes_nothing(
     before = await row_counts(s)
     r = await s.client.post(
         s.api("/optimize"),
-        json={"serviceName": SERVICE, "metricType": "latency", "value": 3, "unit": "s",
-              "dryRun": True},
+        json={
+            "serviceName": SERVICE,
+            "metricType": "latency",
+            "value": 3,
+            "unit": "s",
+            "dryRun": True,
+        },
         headers=s.auth("operator"),
     )
     assert r.status_code == 200, r.text
@@ -78,12 +92,21 @@ async def test_optimize_executes_and_predicts_from_history(live_server: LiveServ
     old = datetime.now(UTC) - timedelta(days=1)
     async with s.ctx.sessionmaker() as session, session.begin():
         for impact in (0.1, 0.2, 0.3):  # three measured scale-ups on latency
-            session.add(OptimizationAction(
-                id=uuid.uuid4(), service_name=SERVICE, action_type="scale_up",
-                parameters={"instances": 1}, source="rule", status="executed",
-                metric_type="latency", measured_impact=impact, outcome="improved",
-                executed_at=old, revert_on_resolve=False,
-            ))
+            session.add(
+                OptimizationAction(
+                    id=uuid.uuid4(),
+                    service_name=SERVICE,
+                    action_type="scale_up",
+                    parameters={"instances": 1},
+                    source="rule",
+                    status="executed",
+                    metric_type="latency",
+                    measured_impact=impact,
+                    outcome="improved",
+                    executed_at=old,
+                    revert_on_resolve=False,
+                )
+            )
     r = await s.client.post(
         s.api("/optimize"),
         json={"serviceName": SERVICE, "metricType": "latency", "value": 2500},

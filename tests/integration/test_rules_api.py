@@ -62,8 +62,12 @@ async def test_minimal_rule_and_type_defaults(live_server: LiveServer) -> None:
         s,
         {
             "name": "fallback on errors",
-            "condition": {"metric": "error_rate", "operator": "gte", "threshold": 5,
-                          "unit": "percent"},
+            "condition": {
+                "metric": "error_rate",
+                "operator": "gte",
+                "threshold": 5,
+                "unit": "percent",
+            },
             "action": {"type": "fallback", "parameters": {"model": "small-model"}},
         },
     )
@@ -74,14 +78,20 @@ async def test_minimal_rule_and_type_defaults(live_server: LiveServer) -> None:
     assert rule["action"]["revertOnResolve"] is True
     scale = await create(
         s,
-        {"name": "s", "condition": {"metric": "cpu", "operator": "gt", "threshold": 80},
-         "action": {"type": "scale_up"}},
+        {
+            "name": "s",
+            "condition": {"metric": "cpu", "operator": "gt", "threshold": 80},
+            "action": {"type": "scale_up"},
+        },
     )
     assert scale["action"]["parameters"] == {"instances": 1}
     retry = await create(
         s,
-        {"name": "r", "condition": {"metric": "error_rate", "operator": "gt", "threshold": 0.1},
-         "action": {"type": "retry", "parameters": {"maxRetries": 3}}},
+        {
+            "name": "r",
+            "condition": {"metric": "error_rate", "operator": "gt", "threshold": 0.1},
+            "action": {"type": "retry", "parameters": {"maxRetries": 3}},
+        },
     )
     assert retry["action"]["parameters"] == {"maxRetries": 3, "backoffMs": 200}
 
@@ -93,11 +103,15 @@ async def test_minimal_rule_and_type_defaults(live_server: LiveServer) -> None:
         ({"type": "scale_up", "parameters": {"replicas": 2}}, "action.parameters.replicas"),
         ({"type": "retry", "parameters": {}}, "action.parameters.maxRetries"),
         ({"type": "retry", "parameters": {"maxRetries": 11}}, "action.parameters.maxRetries"),
-        ({"type": "retry", "parameters": {"maxRetries": 1, "backoffMs": 60001}},
-         "action.parameters.backoffMs"),
+        (
+            {"type": "retry", "parameters": {"maxRetries": 1, "backoffMs": 60001}},
+            "action.parameters.backoffMs",
+        ),
         ({"type": "model_switch", "parameters": {}}, "action.parameters.model"),
-        ({"type": "fallback", "parameters": {"models": ["a", "b", "c", "d", "e", "f"]}},
-         "action.parameters.models"),
+        (
+            {"type": "fallback", "parameters": {"models": ["a", "b", "c", "d", "e", "f"]}},
+            "action.parameters.models",
+        ),
         ({"type": "fallback", "parameters": {}}, "action.parameters"),
         ({"type": "teleport"}, "action.type"),
         ({"type": "scale_up", "priority": "urgent"}, "action.priority"),
@@ -108,8 +122,11 @@ async def test_action_parameters_are_validated_per_type(
     live_server: LiveServer, action: dict, field: str
 ) -> None:
     s = live_server
-    body = {"name": "x", "condition": {"metric": "latency", "operator": "gt", "threshold": 1},
-            "action": action}
+    body = {
+        "name": "x",
+        "condition": {"metric": "latency", "operator": "gt", "threshold": 1},
+        "action": action,
+    }
     response = await s.client.post(s.api("/rules"), json=body, headers=s.auth())
     assert response.status_code == 422, response.text
     assert field in {d["field"] for d in response.json()["error"]["details"]}
@@ -124,11 +141,15 @@ async def test_action_parameters_are_validated_per_type(
         ({"metric": "latency", "operator": "between", "threshold": 1}, "condition.operator"),
         ({"metric": "speed", "operator": "gt", "threshold": 1}, "condition.metric"),
         ({"metric": "latency", "operator": "gt", "threshold": 1, "unit": "h"}, "condition.unit"),
-        ({"metric": "latency", "operator": "gt", "threshold": 5000, "resolveThreshold": 6000},
-         "condition.resolveThreshold"),
+        (
+            {"metric": "latency", "operator": "gt", "threshold": 5000, "resolveThreshold": 6000},
+            "condition.resolveThreshold",
+        ),
         ({"metric": "latency", "operator": "gt", "threshold": 1, "window": 0}, "condition.window"),
-        ({"metric": "latency", "operator": "gt", "threshold": 1, "aggregation": "p42"},
-         "condition.aggregation"),
+        (
+            {"metric": "latency", "operator": "gt", "threshold": 1, "aggregation": "p42"},
+            "condition.aggregation",
+        ),
     ],
 )
 async def test_conditions_are_validated(
@@ -146,9 +167,13 @@ async def test_filters_partial_update_and_delete(live_server: LiveServer) -> Non
     chat = await create(s, SEED_RULE | {"serviceName": "chat"})
     embed = await create(
         s,
-        {"name": "embed cache", "serviceName": "embed", "isActive": False,
-         "condition": {"metric": "memory", "operator": "gt", "threshold": 2, "unit": "gb"},
-         "action": {"type": "cache_clear"}},
+        {
+            "name": "embed cache",
+            "serviceName": "embed",
+            "isActive": False,
+            "condition": {"metric": "memory", "operator": "gt", "threshold": 2, "unit": "gb"},
+            "action": {"type": "cache_clear"},
+        },
     )
 
     async def names(**params: object) -> list[str]:

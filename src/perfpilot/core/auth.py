@@ -8,6 +8,7 @@ so `none` and HS256-signed-with-the-public-key (algorithm confusion) are rejecte
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import time
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from jwt.types import Options
 
 ASYMMETRIC_ALGORITHMS = ("RS256", "ES256")
+_VERIFIED_CACHE_SIZE = 4096
 
 
 class Role(IntEnum):
@@ -72,6 +74,11 @@ class TokenAuthority:
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self._leeway = settings.jwt_leeway_seconds
+        # token -> (principal, valid from, valid until): a token that verified once verifies
+        # again, with the same result, for as long as its time claims allow (the signature,
+        # issuer, audience and role checks do not depend on time). Saves a full JWT decode
+        # per request on the ingestion path; only successes are kept, and a bounded number.
+        self._verified: dict[str, tuple[Principal, float, float]] = {}
 
     def mint(
         self,
@@ -98,6 +105,21 @@ class TokenAuthority:
         return jwt.encode(claims, self._secret, algorithm="HS256")
 
     def verify(self, token: str) -> Principal:
+        cached = self._verified.get(token)
+        if cached is not None:
+            principal, valid_from, valid_until = cached
+            if valid_from <= time.time() < valid_until:
+                return principal
+        principal, claims = self._verify(token)
+        # PyJWT's time checks: iat and nbf <= now + leeway, exp > now - leeway
+        starts = [int(claims[c]) for c in ("iat", "nbf") if c in claims]
+        valid_from = max(starts) - self._leeway if starts else -math.inf
+        if len(self._verified) >= _VERIFIED_CACHE_SIZE:
+            self._verified.pop(next(iter(self._verified)))
+        self._verified[token] = (principal, valid_from, int(claims["exp"]) + self._leeway)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, dict[str, Any]]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -135,7 +157,7 @@ class TokenAuthority:
         subject = claims["sub"]
         if not isinstance(subject, str) or not subject:
             raise Unauthorized("Token has no valid 'sub' claim")
-        return Principal(subject=subject, role=Role[role_name])
+        return Principal(subject=subject, role=Role[role_name]), claims
 
 
 def check_role(principal: Principal, required: Role) -> None:

@@ -23,7 +23,12 @@ def get_context(request: Request) -> AppContext:
     return ctx
 
 
-ContextDep = Annotated[AppContext, Depends(get_context)]
+async def _context(request: Request) -> AppContext:
+    # async: FastAPI runs a plain `def` dependency in a thread pool, a thread hop per request
+    return get_context(request)
+
+
+ContextDep = Annotated[AppContext, Depends(_context)]
 
 
 async def get_session(ctx: ContextDep) -> AsyncIterator[AsyncSession]:

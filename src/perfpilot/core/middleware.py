@@ -105,7 +105,9 @@ class RequestFrameMiddleware:
                 response_started[0] = True
                 status_holder[0] = message["status"]
                 raw = list(message.get("headers", []))
-                raw.extend(extra_headers)
+                own = {name.lower() for name, _ in raw}
+                # a response with its own policy (the HTML report) keeps it
+                raw.extend(h for h in extra_headers if h[0] not in own)
                 rate = state.get("ratelimit")
                 if rate is not None:
                     raw.extend((k.lower().encode(), v.encode()) for k, v in rate.items())

@@ -3,7 +3,9 @@
 Requests hand their rows to one writer task and await a future; the writer commits everything
 that queued up while the previous transaction ran in a single transaction, then resolves every
 future. A 201 is only sent after its future resolves, so a 201 means committed, and throughput
-grows with concurrency instead of paying one fsync per request.
+grows with concurrency instead of paying one fsync per request. Rows arrive already bound for
+the driver (repository.bind_rows), so a commit is one executemany. When the database refuses a
+row, the group is committed again request by request: only the request holding it fails.
 """
 
 from __future__ import annotations
@@ -11,15 +13,47 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import structlog
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from perfpilot.metrics import repository
+from perfpilot.metrics.repository import StoredRow
 from perfpilot.metrics.stream import SampleRow, SampleStream
 from perfpilot.monitoring.telemetry import Telemetry
 
 log = structlog.get_logger("perfpilot.ingest")
+
+
+@dataclass(slots=True)
+class _Submission:
+    """One request's rows: as published (rows) and as bound for the driver (stored)."""
+
+    rows: Sequence[SampleRow]
+    stored: list[StoredRow]
+    future: asyncio.Future[None]
+
+
+def _rejected_rows(exc: Exception) -> bool:
+    """The statement failed on its data (e.g. PostgreSQL refusing \\u0000 in JSONB), not because
+    the database is unreachable, locked or out of space."""
+    return (
+        isinstance(exc, DBAPIError)
+        and not isinstance(exc, OperationalError | InterfaceError)
+        and not exc.connection_invalidated
+    )
+
+
+def _succeed(submission: _Submission) -> None:
+    if not submission.future.done():
+        submission.future.set_result(None)
+
+
+def _fail(submission: _Submission, exc: Exception) -> None:
+    if not submission.future.done():
+        submission.future.set_exception(exc)
 
 
 class IngestWriter:
@@ -32,10 +66,11 @@ class IngestWriter:
         max_rows_per_commit: int = 50_000,
     ) -> None:
         self._engine = engine
+        self._dialect = engine.dialect.name
         self._stream = stream
         self._telemetry = telemetry
         self._max_rows = max_rows_per_commit
-        self._pending: list[tuple[Sequence[SampleRow], asyncio.Future[None]]] = []
+        self._pending: list[_Submission] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -55,22 +90,26 @@ class IngestWriter:
     def alive(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    async def submit(self, rows: Sequence[SampleRow]) -> None:
-        """Return once the rows are committed; raise what the commit raised."""
+    async def submit(self, rows: Sequence[SampleRow], metadata_json: Sequence[str]) -> None:
+        """Return once the rows are committed; raise what the commit raised.
+
+        `metadata_json` is each row's metadata as stored, serialised once by validation.
+        """
         if self._closing or not self.alive:
             raise RuntimeError("ingest writer is not running")
+        stored = repository.bind_rows(rows, metadata_json, dialect=self._dialect)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((rows, future))
+        self._pending.append(_Submission(rows, stored, future))
         self._wakeup.set()
         await future
 
-    def _take_group(self) -> list[tuple[Sequence[SampleRow], asyncio.Future[None]]]:
+    def _take_group(self) -> list[_Submission]:
         taken = 0
         count = 0
-        for rows, _ in self._pending:
-            if count and taken + len(rows) > self._max_rows:
+        for submission in self._pending:
+            if count and taken + len(submission.stored) > self._max_rows:
                 break
-            taken += len(rows)
+            taken += len(submission.stored)
             count += 1
         group, self._pending = self._pending[:count], self._pending[count:]
         return group
@@ -84,34 +123,58 @@ class IngestWriter:
                 await self._wakeup.wait()
                 continue
             group = self._take_group()
-            rows: list[SampleRow] = []
-            for part, _ in group:
-                rows.extend(part)
             try:
-                async with self._engine.begin() as connection:
-                    await repository.insert_samples(connection, rows)
-            except Exception as exc:  # every waiter gets the error; the writer keeps going
-                log.error("group_commit_failed", rows=len(rows), error=type(exc).__name__)
-                for _, future in group:
-                    if not future.done():
-                        future.set_exception(exc)
+                await self._insert([row for s in group for row in s.stored])
+            except Exception as exc:  # the writer keeps going
+                log.error(
+                    "group_commit_failed",
+                    rows=sum(len(s.stored) for s in group),
+                    error=type(exc).__name__,
+                )
+                if len(group) > 1 and _rejected_rows(exc):
+                    await self._commit_one_by_one(group)
+                else:
+                    for submission in group:
+                        _fail(submission, exc)
                 continue
-            for _, future in group:
-                if not future.done():
-                    future.set_result(None)
-            self._after_commit(rows)
+            for submission in group:
+                _succeed(submission)
+            self._after_commit([row for s in group for row in s.rows])
+
+    async def _commit_one_by_one(self, group: list[_Submission]) -> None:
+        """The database refused some row: commit each request alone, so that only the
+        request that holds it fails (one bad sample must not fail its neighbours)."""
+        committed: list[SampleRow] = []
+        for submission in group:
+            try:
+                await self._insert(submission.stored)
+            except Exception as exc:
+                _fail(submission, exc)
+                continue
+            _succeed(submission)
+            committed.extend(submission.rows)
+        if committed:
+            self._after_commit(committed)
+
+    async def _insert(self, stored: list[StoredRow]) -> None:
+        async with self._engine.begin() as connection:
+            await repository.insert_samples(connection, stored)
 
     def _after_commit(self, rows: list[SampleRow]) -> None:
         telemetry = self._telemetry
         telemetry.group_commit_size.observe(len(rows))
         counts: dict[str, int] = {}
-        latest = telemetry.latest
+        newest: dict[tuple[str, str], SampleRow] = {}
         for row in rows:
             metric_type = row["metric_type"]
             counts[metric_type] = counts.get(metric_type, 0) + 1
-            latest.update(
-                row["service_name"], metric_type, row["value"], row["timestamp"].timestamp()
-            )
+            key = (row["service_name"], metric_type)
+            current = newest.get(key)
+            if current is None or row["timestamp"] >= current["timestamp"]:
+                newest[key] = row
+        latest = telemetry.latest
+        for (service_name, metric_type), row in newest.items():
+            latest.update(service_name, metric_type, row["value"], row["timestamp"].timestamp())
         for metric_type, n in counts.items():
             telemetry.samples_ingested.labels(metric_type).inc(n)
         self._stream.publish(rows)

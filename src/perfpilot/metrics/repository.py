@@ -5,15 +5,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import Table, and_, delete, func, or_, select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from perfpilot.metrics.stream import SampleRow
 from perfpilot.models import PerformanceMetric
 
-_table = PerformanceMetric.__table__
+_table = cast(Table, PerformanceMetric.__table__)
 _insert = _table.insert()
 
 
@@ -25,9 +27,64 @@ class SampleFilter:
     until: datetime | None = None
 
 
-async def insert_samples(connection: AsyncConnection, rows: Sequence[SampleRow]) -> None:
-    """One executemany in the caller's transaction."""
-    await connection.execute(_insert, list(rows))
+# A row as the driver takes it, in the table's column order: SQLAlchemy's per-row bind
+# processing (UUID, UTCDateTime, JSON) done once per row in bind_rows, not per value.
+StoredRow = tuple[Any, str, str, float, str, Any, str]
+_COLUMNS = ["id", "service_name", "metric_type", "value", "unit", "timestamp", "metadata"]
+_insert_sql: dict[str, str] = {}
+
+
+def bind_rows(
+    rows: Sequence[SampleRow], metadata_json: Sequence[str], *, dialect: str
+) -> list[StoredRow]:
+    """Rows in the storage form SQLAlchemy's column types give them on this backend.
+
+    SQLite: the UUID as 32 hex digits (Uuid) and the time as naive UTC
+    'YYYY-MM-DD HH:MM:SS.ffffff' (UTCDateTime, DateTime). PostgreSQL (asyncpg): the UUID as
+    text, which asyncpg encodes as a native uuid, and timestamptz. Metadata is JSON text on
+    both (JSONB parses it).
+    """
+    if dialect == "sqlite":
+        return [
+            (
+                r["id"].replace("-", ""),
+                r["service_name"],
+                r["metric_type"],
+                r["value"],
+                r["unit"],
+                r["timestamp"].astimezone(UTC).isoformat(" ", "microseconds")[:26],
+                meta,
+            )
+            for r, meta in zip(rows, metadata_json, strict=True)
+        ]
+    return [
+        (
+            r["id"],
+            r["service_name"],
+            r["metric_type"],
+            r["value"],
+            r["unit"],
+            r["timestamp"],
+            meta,
+        )
+        for r, meta in zip(rows, metadata_json, strict=True)
+    ]
+
+
+def _insert_statement(dialect: Dialect) -> str:
+    """The INSERT SQLAlchemy itself would send (placeholders, casts), compiled once."""
+    sql = _insert_sql.get(dialect.name)
+    if sql is None:
+        compiled = _insert.compile(dialect=dialect, column_keys=_COLUMNS)
+        if list(compiled.positiontup or ()) != _COLUMNS:
+            raise RuntimeError(f"unexpected INSERT parameter order: {compiled.positiontup}")
+        sql = _insert_sql[dialect.name] = str(compiled)
+    return sql
+
+
+async def insert_samples(connection: AsyncConnection, rows: Sequence[StoredRow]) -> None:
+    """One executemany of bound rows in the caller's transaction."""
+    await connection.exec_driver_sql(_insert_statement(connection.dialect), list(rows))
 
 
 async def list_samples(

@@ -36,6 +36,17 @@ MAX_FUTURE_SKEW_SECONDS = 300.0
 MAX_BATCH_SAMPLES = 10_000
 
 
+def metadata_json(metadata: dict[str, Any]) -> bytes:
+    """Metadata as stored (compact JSON); ValueError when it is too big or not storable."""
+    try:
+        raw = orjson.dumps(metadata)
+    except orjson.JSONEncodeError as exc:  # > 64-bit integers, lone surrogates, deep nesting
+        raise ValueError(f"metadata cannot be stored as JSON: {exc}") from None
+    if len(raw) > MAX_METADATA_BYTES:
+        raise ValueError(f"metadata must serialise to at most {MAX_METADATA_BYTES} bytes")
+    return raw
+
+
 class MetricIn(CamelModel):
     """One sample. `unit` is optional (canonical assumed); the value is stored canonical.
 
@@ -90,8 +101,8 @@ class MetricIn(CamelModel):
     @field_validator("metadata")
     @classmethod
     def _metadata_small(cls, metadata: dict[str, Any]) -> dict[str, Any]:
-        if metadata and len(orjson.dumps(metadata)) > MAX_METADATA_BYTES:
-            raise ValueError(f"metadata must serialise to at most {MAX_METADATA_BYTES} bytes")
+        if metadata:
+            metadata_json(metadata)
         return metadata
 
     @model_validator(mode="after")

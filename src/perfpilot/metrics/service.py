@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -12,35 +13,59 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from perfpilot.core.errors import InvalidField
 from perfpilot.metrics import repository
+from perfpilot.metrics.canonical import CanonicalSample, canonical
 from perfpilot.metrics.ingest import IngestWriter
 from perfpilot.metrics.schemas import MetricIn, MetricOut
 from perfpilot.metrics.stream import SampleRow
 from perfpilot.models import PerformanceMetric
 
+# version 4 UUIDs: 4 in the version nibble, 8, 9, a or b in the variant nibble (RFC 9562)
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 
-def build_rows(samples: Sequence[MetricIn], *, now: datetime | None = None) -> list[SampleRow]:
-    """Stored rows for validated samples (values already canonical); missing time = now."""
-    received = now or datetime.now(UTC)
-    new_id = uuid.uuid4
+
+def new_ids(count: int) -> list[str]:
+    """`count` random version 4 UUIDs as text, like str(uuid.uuid4()), from one read of the
+    OS's random source for all of them (uuid4 reads it, and builds an object, per id)."""
+    h = os.urandom(16 * count).hex()
+    v = _VARIANT
     return [
-        {
-            "id": new_id(),
-            "service_name": s.service_name,
-            "metric_type": s.metric_type,
-            "value": s.value,
-            "unit": s.unit or "",
-            "timestamp": s.timestamp or received,
-            "metadata": s.metadata,
-        }
-        for s in samples
+        f"{h[k : k + 8]}-{h[k + 8 : k + 12]}-4{h[k + 13 : k + 16]}-{v[h[k + 16]]}"
+        f"{h[k + 17 : k + 20]}-{h[k + 20 : k + 32]}"
+        for k in range(0, 32 * count, 32)
     ]
 
 
-async def record_samples(writer: IngestWriter, samples: Sequence[MetricIn]) -> list[SampleRow]:
+def build_rows(
+    samples: Sequence[CanonicalSample], *, now: datetime | None = None
+) -> list[SampleRow]:
+    """Stored rows for validated samples (values already canonical); missing time = now."""
+    received = now or datetime.now(UTC)
+    return [
+        {
+            "id": sample_id,
+            "service_name": s.service_name,
+            "metric_type": s.metric_type,
+            "value": s.value,
+            "unit": s.unit,
+            "timestamp": s.timestamp or received,
+            "metadata": s.metadata,
+        }
+        for sample_id, s in zip(new_ids(len(samples)), samples, strict=True)
+    ]
+
+
+async def record_canonical(
+    writer: IngestWriter, samples: Sequence[CanonicalSample]
+) -> list[SampleRow]:
     """Commit the samples (group commit) and return them as stored."""
     rows = build_rows(samples)
-    await writer.submit(rows)
+    await writer.submit(rows, [s.metadata_json for s in samples])
     return rows
+
+
+async def record_samples(writer: IngestWriter, samples: Sequence[MetricIn]) -> list[SampleRow]:
+    """Commit samples validated by MetricIn (group commit) and return them as stored."""
+    return await record_canonical(writer, [canonical(s) for s in samples])
 
 
 def row_out(row: SampleRow) -> MetricOut:
@@ -80,8 +105,14 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidField(
             "Invalid cursor",
-            details=[{"field": "cursor", "message": "not a cursor from a previous page",
-                      "type": "value_error", "in": "query"}],
+            details=[
+                {
+                    "field": "cursor",
+                    "message": "not a cursor from a previous page",
+                    "type": "value_error",
+                    "in": "query",
+                }
+            ],
         ) from exc
 
 
@@ -96,8 +127,14 @@ async def list_metrics(
     if filters.since and filters.until and filters.since > filters.until:
         raise InvalidField(
             "since must not be after until",
-            details=[{"field": "since", "message": "since is after until", "type": "value_error",
-                      "in": "query"}],
+            details=[
+                {
+                    "field": "since",
+                    "message": "since is after until",
+                    "type": "value_error",
+                    "in": "query",
+                }
+            ],
         )
     rows = await repository.list_samples(session, filters, limit=limit + 1, after=after)
     page = list(rows[:limit])

@@ -11,7 +11,7 @@ from typing import Any, TypedDict
 class SampleRow(TypedDict):
     """A committed sample as stored (canonical value and unit)."""
 
-    id: Any
+    id: str  # the UUID in canonical text form
     service_name: str
     metric_type: str
     value: float

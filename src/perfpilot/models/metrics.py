@@ -24,7 +24,8 @@ class PerformanceMetric(Base):
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
 
     __table_args__ = (
-        Index("ix_metrics_service_type_ts", "service_name", "metric_type", "timestamp"),
+        # value included: a series' aggregates read the index alone (reports, live views)
+        Index("ix_metrics_service_type_ts", "service_name", "metric_type", "timestamp", "value"),
         # newest-first listing without a service filter, and retention by age
         Index("ix_metrics_ts", "timestamp"),
     )

@@ -1,0 +1,168 @@
+"""Validated samples in canonical form, and the fast way to get them out of a batch body.
+
+`MetricIn` (schemas.py) is the reference: it defines what is valid and every error message.
+Through it, a batch of 10,000 samples costs a json.loads and five Python validator calls per
+sample. So `parse_batch` has pydantic-core parse the JSON bytes straight into a lean schema
+without Python validators (the same fields, types and constraints), then checks units, ranges,
+timestamps and metadata in one plain loop. When everything passes, the result is what
+`MetricIn` gives; when anything does not, the body is parsed and validated again the reference
+way, which accepts or rejects it with exactly the errors it always did. Valid batches take the
+fast path; only invalid ones pay twice.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any, NamedTuple, NotRequired
+
+from pydantic import (
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    TypeAdapter,
+    ValidationError,
+    with_config,
+)
+from pydantic_core import core_schema
+from typing_extensions import TypedDict
+
+from perfpilot.metrics.schemas import (
+    MAX_BATCH_SAMPLES,
+    MAX_FUTURE_SKEW_SECONDS,
+    MetricBatchIn,
+    MetricIn,
+    ServiceName,
+    metadata_json,
+)
+from perfpilot.metrics.units import METRIC_SPECS, MetricType
+
+
+class CanonicalSample(NamedTuple):
+    """A valid sample: value in the canonical unit, timestamp UTC (None: server time)."""
+
+    service_name: str
+    metric_type: str
+    value: float
+    unit: str
+    timestamp: datetime | None
+    metadata: dict[str, Any]
+    metadata_json: str  # as stored
+
+
+def canonical(sample: MetricIn) -> CanonicalSample:
+    """The canonical form of a sample validated by MetricIn."""
+    metadata = sample.metadata
+    return CanonicalSample(
+        sample.service_name,
+        sample.metric_type,
+        sample.value,
+        sample.unit or "",
+        sample.timestamp,
+        metadata,
+        metadata_json(metadata).decode() if metadata else "{}",
+    )
+
+
+@with_config(ConfigDict(extra="forbid"))
+class _LeanSample(TypedDict):
+    """MetricIn's wire shape and pydantic-core constraints, without its Python validators."""
+
+    serviceName: ServiceName
+    metricType: MetricType
+    unit: NotRequired[Annotated[str, Field(max_length=16)] | None]
+    value: float
+    timestamp: NotRequired[datetime | None]
+    metadata: NotRequired[dict[str, Any]]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class _LeanBatch(TypedDict):
+    samples: Annotated[list[_LeanSample], Field(min_length=1, max_length=MAX_BATCH_SAMPLES)]
+
+
+_LEAN_BATCH: TypeAdapter[_LeanBatch] = TypeAdapter(_LeanBatch)
+
+# (metric type, unit as sent) -> factor to the canonical unit: the exact spellings only; any
+# other spelling MetricIn may still accept (e.g. "MS") takes the reference path.
+_FACTORS: dict[tuple[str, str | None], float] = {}
+# metric type -> (canonical unit, minimum, maximum)
+_RANGES: dict[str, tuple[str, float, float]] = {}
+for _type, _spec in METRIC_SPECS.items():
+    _FACTORS[(_type, None)] = _FACTORS[(_type, _spec.canonical)] = 1.0
+    for _unit, _factor in _spec.factors.items():
+        _FACTORS[(_type, _unit)] = _factor
+    _maximum = math.inf if _spec.maximum is None else _spec.maximum
+    _RANGES[_type] = (_spec.canonical, _spec.minimum, _maximum)
+
+
+def parse_batch(raw: bytes) -> list[CanonicalSample] | None:
+    """The canonical samples of a batch body (JSON bytes) when every one is valid; None when
+    anything fails: the caller then asks MetricBatchIn, the reference, for the verdict."""
+    try:
+        batch = _LEAN_BATCH.validate_json(raw)
+    except ValidationError:
+        return None
+    latest = time.time() + MAX_FUTURE_SKEW_SECONDS
+    isfinite = math.isfinite
+    factors = _FACTORS
+    ranges = _RANGES
+    samples: list[CanonicalSample] = []
+    append = samples.append
+    try:
+        for item in batch["samples"]:
+            metric_type = item["metricType"]
+            factor = factors.get((metric_type, item.get("unit")))
+            value = item["value"]
+            if factor is None or not isfinite(value):
+                return None
+            value *= factor
+            unit, minimum, maximum = ranges[metric_type]
+            if value < minimum or value > maximum:
+                return None
+            ts = item.get("timestamp")
+            if ts is not None:
+                ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+                if ts.timestamp() > latest:
+                    return None
+            metadata = item.get("metadata")
+            if metadata:
+                stored = metadata_json(metadata).decode()
+            else:
+                metadata, stored = {}, "{}"
+            append(
+                CanonicalSample(item["serviceName"], metric_type, value, unit, ts, metadata, stored)
+            )
+    except (ValueError, OverflowError):  # unstorable metadata, out-of-range datetimes
+        return None
+    return samples
+
+
+class IngestBatch:
+    """The body of POST /metrics/batch: MetricBatchIn on the wire and in the OpenAPI schema,
+    canonical samples once validated.
+
+    Validation accepts an IngestBatch already made by `parse_batch` (see batch_route.py) as is;
+    anything else goes through MetricBatchIn.
+    """
+
+    __slots__ = ("samples",)
+
+    def __init__(self, samples: list[CanonicalSample]) -> None:
+        self.samples = samples
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_wrap_validator_function(cls._validate, handler(MetricBatchIn))
+
+    @classmethod
+    def _validate(
+        cls, body: Any, reference: core_schema.ValidatorFunctionWrapHandler
+    ) -> IngestBatch:
+        if isinstance(body, IngestBatch):
+            return body
+        batch: MetricBatchIn = reference(body)  # raises the reference errors
+        return cls([canonical(sample) for sample in batch.samples])

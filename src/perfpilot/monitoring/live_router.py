@@ -1,0 +1,92 @@
+"""/realtime, /realtime/stream (server-sent events) and /stats."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from perfpilot.core.context import AppContext
+from perfpilot.core.deps import ContextDep, SessionDep, ViewerAuth
+from perfpilot.core.schemas import Envelope, ListEnvelope
+from perfpilot.monitoring import realtime
+from perfpilot.monitoring.live_schemas import RealtimeOut, StatsOut
+from perfpilot.monitoring.live_stream import live_events
+from perfpilot.monitoring.stats import StatsCache, session_compute
+
+router = APIRouter(tags=["monitoring"])
+
+
+@router.get(
+    "/realtime",
+    response_model=Envelope[RealtimeOut] | ListEnvelope[RealtimeOut],
+    summary="Latest value of each metric type, and a status",
+    description="With serviceName: that service (404 when unknown). Without: a list of every "
+    "service. A value is null when its newest sample is older than 300 s. Status: critical "
+    "(open high/critical alert), degraded (open low/medium alert), unknown (no fresh "
+    "sample), healthy.",
+)
+async def get_realtime(
+    session: SessionDep,
+    ctx: ContextDep,
+    _: ViewerAuth,
+    service_name: Annotated[str | None, Query(alias="serviceName", max_length=100)] = None,
+) -> Envelope[RealtimeOut] | ListEnvelope[RealtimeOut]:
+    now = datetime.now(UTC)
+    fresh = ctx.settings.no_data_after_seconds
+    if service_name is not None:
+        view = await realtime.service_view(session, service_name, now=now, fresh_seconds=fresh)
+        return Envelope(data=view, message="Realtime metrics retrieved successfully")
+    views = await realtime.all_views(session, now=now, fresh_seconds=fresh)
+    return ListEnvelope(
+        data=views, count=len(views), message="Realtime metrics retrieved successfully"
+    )
+
+
+@router.get(
+    "/realtime/stream",
+    summary="Server-sent events: samples per second, alert and action changes",
+    description="`text/event-stream`. Events: `ready` (subscribed), `metrics` (each second, "
+    "per service: count/avg/min/max/last per type of the samples committed in that second), "
+    "`alert.fired`, `alert.resolved`, `action.*` (the committed change), and a `: heartbeat` "
+    "comment after `heartbeat` idle seconds. Optional serviceName filter.",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream_realtime(
+    ctx: ContextDep,
+    _: ViewerAuth,
+    service_name: Annotated[str | None, Query(alias="serviceName", max_length=100)] = None,
+    heartbeat: Annotated[float, Query(ge=1, le=60)] = 15.0,
+) -> StreamingResponse:
+    return StreamingResponse(
+        live_events(ctx, service_name=service_name, heartbeat=heartbeat),
+        media_type="text/event-stream",
+        headers={"X-Accel-Buffering": "no"},
+    )
+
+
+def _stats_cache(request: Request, ctx: AppContext) -> StatsCache:
+    """One cache per app (tests run many apps in one process)."""
+    cache = getattr(request.app.state, "stats_cache", None)
+    if not isinstance(cache, StatsCache):
+        cache = StatsCache(session_compute(ctx.sessionmaker))
+        request.app.state.stats_cache = cache
+    return cache
+
+
+@router.get(
+    "/stats",
+    response_model=Envelope[StatsOut],
+    summary="Store-wide statistics (the seed's shape)",
+    description="Counted by the database and cached: fresh for 2 s, then served while one "
+    "background recount runs (at most 60 s old). The message says when it was counted.",
+)
+async def get_stats(request: Request, ctx: ContextDep, _: ViewerAuth) -> Envelope[StatsOut]:
+    snapshot = await _stats_cache(request, ctx).get()
+    return Envelope(
+        data=snapshot.stats,
+        message=f"Statistics computed at {snapshot.computed_at.isoformat()}",
+    )

@@ -1,0 +1,1 @@
+"""Optimization reports: a period's samples, alerts and actions summarised, with evidence."""

@@ -1,0 +1,118 @@
+"""Report request/response shapes: the seed's, plus the figures DESIGN adds."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from perfpilot.core.schemas import CamelModel
+from perfpilot.metrics.schemas import ServiceName
+
+ReportType = Literal["daily", "weekly", "monthly", "custom"]
+ReportFormat = Literal["json", "csv", "html"]
+RequestsBasis = Literal["throughput", "latency_samples", "none"]
+
+
+class PeriodIn(CamelModel):
+    start: datetime
+    end: datetime
+
+
+class ReportIn(CamelModel):
+    service_name: ServiceName
+    report_type: ReportType
+    period: PeriodIn | None = Field(
+        default=None,
+        description="Required for custom; daily/weekly/monthly default to the last 1/7/30 "
+        "days ending now (a given period must be 1, 7 or 28-31 days long)",
+    )
+
+
+class PeriodOut(CamelModel):
+    start: datetime
+    end: datetime
+
+
+class AlertCounts(CamelModel):
+    total: int
+    by_severity: dict[str, int]
+
+
+class TimelinePoint(CamelModel):
+    start: datetime
+    count: int
+    average: float | None
+    max: float | None
+
+
+class LatencyTimeline(CamelModel):
+    """Latency per bucket over the period: what the HTML report draws."""
+
+    bucket_seconds: float
+    points: list[TimelinePoint]
+
+
+class ReportSummary(CamelModel):
+    total_requests: int = Field(
+        description="Throughput (rps) integrated over the period on a one-minute grid "
+        "(see totalRequestsBasis); else the number of latency samples"
+    )
+    total_requests_basis: RequestsBasis
+    throughput_seconds: float = Field(description="Seconds covered by the integration")
+    average_latency: float | None
+    average_throughput: float | None = Field(
+        description="totalRequests' integral over throughputSeconds: the time-weighted mean "
+        "rate while throughput was reported"
+    )
+    average_accuracy: float | None
+    total_cost: float | None
+    error_rate: float | None
+    success_rate: float | None
+    latency_p50: float | None
+    latency_p95: float | None
+    latency_p99: float | None
+    average_memory: float | None
+    average_cpu: float | None
+    sample_counts: dict[str, int]
+    alert_counts: AlertCounts
+    latency_timeline: LatencyTimeline
+
+
+class OptimizationOut(CamelModel):
+    """The period's actions of one type, with their measured impact (positive = better)."""
+
+    type: str
+    impact: float | None = Field(description="Mean measured impact; null when none measured")
+    description: str
+    recommendation: str | None
+    executed: int
+    skipped: int
+    failed: int
+    dry_run: int
+    measured: int
+    improved: int
+    worsened: int
+    no_change: int
+    unmeasured: int
+    pending: int
+    metrics: list[str]
+
+
+class RecommendationOut(CamelModel):
+    kind: str
+    message: str
+    evidence: dict[str, Any]
+
+
+class ReportOut(CamelModel):
+    id: uuid.UUID
+    service_name: str
+    report_type: str
+    period: PeriodOut
+    summary: ReportSummary
+    optimizations: list[OptimizationOut]
+    recommendations: list[RecommendationOut]
+    generated_at: datetime
