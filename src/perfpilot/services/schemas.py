@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from perfpilot.actions.schemas import ActionOut, ServiceStateOut
 from perfpilot.alerts.schemas import AlertOut
 from perfpilot.core.schemas import CamelModel
@@ -9,7 +11,7 @@ from perfpilot.services.status import ServiceStatus
 class LatestValue(CamelModel):
     value: float
     unit: str
-    timestamp: str
+    timestamp: datetime
     fresh: bool
 
 

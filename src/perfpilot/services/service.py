@@ -30,7 +30,7 @@ def latest_values(ctx: AppContext, service_name: str) -> dict[str, LatestValue]:
         out[metric_type] = LatestValue(
             value=value,
             unit=METRIC_SPECS[metric_type].canonical,
-            timestamp=datetime.fromtimestamp(ts, UTC).isoformat(),
+            timestamp=datetime.fromtimestamp(ts, UTC),
             fresh=now - ts <= FRESH_SECONDS,
         )
     return out
