@@ -283,29 +283,25 @@ async def test_database_down_is_503_and_the_process_recovers(
     await assert_unharmed(s)
 
 
-# Bad input found to escape validation. Each is a bug outside this suite's area (metrics/):
-# the marker comes off when it is fixed (strict: an unexpected pass fails the run).
+# Bad input that once escaped validation (overflows, NaN and NUL in metadata): each is a 422.
 KNOWN_BAD_INPUT = [
     pytest.param(
         "GET",
         {"cursor": cursor_of(f"2026-01-01T00:00:00|{uuid.uuid4()}")},
         None,
         id="naive-cursor-500",
-        marks=pytest.mark.xfail(strict=True, reason="metrics/service.decode_cursor keeps naive ts"),
     ),
     pytest.param(
         "GET",
         {"since": "9999-12-31T23:00:00-05:00"},
         None,
         id="since-overflow-500",
-        marks=pytest.mark.xfail(strict=True, reason="metrics/router._aware overflows to UTC"),
     ),
     pytest.param(
         "POST",
         None,
         '{"serviceName":"svc-bad","metricType":"latency","value":1,"metadata":{"x":NaN}}',
         id="nan-in-metadata",
-        marks=pytest.mark.xfail(strict=True, reason="metadata NaN: SQLite stores it, PG 503"),
     ),
     pytest.param(
         "POST",
@@ -313,14 +309,12 @@ KNOWN_BAD_INPUT = [
         '{"serviceName":"svc-bad","metricType":"latency","value":1,'
         '"timestamp":"0001-01-01T00:00:00+01:00"}',
         id="timestamp-overflow-500",
-        marks=pytest.mark.xfail(strict=True, reason="metrics/schemas future check overflows"),
     ),
     pytest.param(
         "POST",
         None,
         '{"serviceName":"svc-bad","metricType":"latency","value":1e308,"unit":"s"}',
         id="value-overflows-after-conversion",
-        marks=pytest.mark.xfail(strict=True, reason="finite check runs before the unit factor"),
     ),
 ]
 
@@ -341,13 +335,6 @@ async def test_one_bad_sample_does_not_fail_concurrent_good_ones(
     live_server: LiveServer, request: pytest.FixtureRequest
 ) -> None:
     s = live_server
-    if not s.ctx.settings.is_sqlite:
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="PostgreSQL rejects \\u0000 in JSONB at commit; the group commit then "
-                "fails every request in the group with 503 (metrics/schemas + metrics/ingest)"
-            )
-        )
     headers = s.auth("operator") | JSON
     poisoned = (
         '{"serviceName":"svc-bad","metricType":"latency","value":1,"metadata":{"n":"a\\u0000"}}'
@@ -356,4 +343,4 @@ async def test_one_bad_sample_does_not_fail_concurrent_good_ones(
     bad = s.client.post(s.api("/metrics"), content=poisoned, headers=headers)
     *responses, bad_response = await asyncio.gather(*good, bad)
     assert [r.status_code for r in responses] == [201] * 20
-    assert bad_response.status_code in (201, 422), bad_response.text
+    assert bad_response.status_code == 422, bad_response.text  # NUL is refused everywhere

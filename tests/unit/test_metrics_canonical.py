@@ -59,6 +59,8 @@ def units_for(metric_type: str) -> list[Any]:
     return [None, spec.canonical, *spec.factors, spec.canonical.upper(), "", "hours", 5]
 
 
+NO_NUL = st.characters(exclude_characters="\x00")  # NUL in metadata is refused (PostgreSQL)
+
 json_scalars = st.one_of(
     st.none(),
     st.booleans(),
@@ -188,7 +190,9 @@ valid_samples = st.builds(
         min_value=datetime(2000, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(UTC)
     ).filter(lambda d: d < NOW),
     st.dictionaries(
-        st.text(max_size=8), st.text(max_size=8) | st.integers(-(2**53), 2**53), max_size=3
+        st.text(NO_NUL, max_size=8),
+        st.text(NO_NUL, max_size=8) | st.integers(-(2**53), 2**53),
+        max_size=3,
     ),
 )
 

@@ -119,7 +119,7 @@ def parse_batch(raw: bytes) -> list[CanonicalSample] | None:
                 return None
             value *= factor
             unit, minimum, maximum = ranges[metric_type]
-            if value < minimum or value > maximum:
+            if value < minimum or value > maximum or not isfinite(value):
                 return None
             ts = item.get("timestamp")
             if ts is not None:

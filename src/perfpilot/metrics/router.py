@@ -9,6 +9,7 @@ import orjson
 from fastapi import APIRouter, Body, Query, Response, status
 
 from perfpilot.core.deps import ContextDep, IngestAuth, SessionDep, ViewerAuth
+from perfpilot.core.errors import InvalidField
 from perfpilot.core.schemas import Envelope, ListEnvelope
 from perfpilot.metrics import service
 from perfpilot.metrics.batch_route import BatchRoute
@@ -20,10 +21,17 @@ from perfpilot.metrics.units import MetricType
 router = APIRouter(prefix="/metrics", tags=["metrics"])
 
 
-def _aware(value: datetime | None) -> datetime | None:
+def _aware(value: datetime | None, field: str) -> datetime | None:
     if value is None:
         return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00-05:00 is past the last UTC datetime
+        message = f"{field} is outside the representable range of UTC times"
+        raise InvalidField(
+            message,
+            details=[{"field": field, "message": message, "type": "value_error", "in": "query"}],
+        ) from None
 
 
 @router.post(
@@ -86,8 +94,8 @@ async def get_metrics(
     filters = SampleFilter(
         service_name=service_name,
         metric_type=metric_type,
-        since=_aware(since),
-        until=_aware(until),
+        since=_aware(since, "since"),
+        until=_aware(until, "until"),
     )
     items, next_cursor = await service.list_metrics(session, filters, limit=limit, cursor=cursor)
     return ListEnvelope(

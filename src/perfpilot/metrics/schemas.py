@@ -44,7 +44,21 @@ def metadata_json(metadata: dict[str, Any]) -> bytes:
         raise ValueError(f"metadata cannot be stored as JSON: {exc}") from None
     if len(raw) > MAX_METADATA_BYTES:
         raise ValueError(f"metadata must serialise to at most {MAX_METADATA_BYTES} bytes")
+    if b"\\u0000" in raw:  # PostgreSQL's JSONB cannot store NUL: refuse it on every backend
+        raise ValueError("metadata strings must not contain NUL (\\u0000)")
+    if b"null" in raw and _has_non_finite(metadata):  # orjson writes NaN/Infinity as null
+        raise ValueError("metadata must not contain NaN or Infinity")
     return raw
+
+
+def _has_non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_non_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_non_finite(v) for v in value)
+    return False
 
 
 class MetricIn(CamelModel):
@@ -83,6 +97,8 @@ class MetricIn(CamelModel):
         if metric_type is None or "unit" not in info.data:
             return value  # the type or unit error is reported on its own field
         canonical = value * conversion_factor(metric_type, info.data["unit"])
+        if not math.isfinite(canonical):
+            raise ValueError("value is too large once converted to the canonical unit")
         problem = range_error(metric_type, canonical)
         if problem:
             raise ValueError(problem)
@@ -93,8 +109,12 @@ class MetricIn(CamelModel):
     def _timestamp_not_future(cls, ts: datetime | None) -> datetime | None:
         if ts is None:
             return None
-        ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-        if ts.timestamp() > time.time() + MAX_FUTURE_SKEW_SECONDS:
+        try:
+            ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+            epoch = ts.timestamp()
+        except (OverflowError, ValueError):
+            raise ValueError("timestamp is outside the representable range of UTC times") from None
+        if epoch > time.time() + MAX_FUTURE_SKEW_SECONDS:
             raise ValueError("timestamp is more than 5 minutes in the future")
         return ts
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from perfpilot.core.errors import InvalidField
+from perfpilot.core.pagination import decode_cursor, encode_cursor
 from perfpilot.metrics import repository
 from perfpilot.metrics.canonical import CanonicalSample, canonical
 from perfpilot.metrics.ingest import IngestWriter
@@ -92,30 +90,6 @@ def model_out(metric: PerformanceMetric) -> MetricOut:
     )
 
 
-def encode_cursor(metric: PerformanceMetric) -> str:
-    raw = f"{metric.timestamp.isoformat()}|{metric.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        ts_raw, id_raw = base64.urlsafe_b64decode(padded).decode().split("|", 1)
-        return datetime.fromisoformat(ts_raw), uuid.UUID(id_raw)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidField(
-            "Invalid cursor",
-            details=[
-                {
-                    "field": "cursor",
-                    "message": "not a cursor from a previous page",
-                    "type": "value_error",
-                    "in": "query",
-                }
-            ],
-        ) from exc
-
-
 async def list_metrics(
     session: AsyncSession,
     filters: repository.SampleFilter,
@@ -138,5 +112,6 @@ async def list_metrics(
         )
     rows = await repository.list_samples(session, filters, limit=limit + 1, after=after)
     page = list(rows[:limit])
-    next_cursor = encode_cursor(page[-1]) if len(rows) > limit and page else None
+    last = page[-1] if page else None
+    next_cursor = encode_cursor(last.timestamp, last.id) if last and len(rows) > limit else None
     return [model_out(m) for m in page], next_cursor
