@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -11,6 +12,7 @@ from perfpilot.actions import repository
 from perfpilot.actions.aggregate import aggregate_values
 from perfpilot.actions.executor import ActionExecutor
 from perfpilot.actions.impact import judge
+from perfpilot.metrics.schemas import MAX_FUTURE_SKEW_SECONDS
 from perfpilot.models import OptimizationAction
 
 LatestSample = Callable[[str, str], float | None]
@@ -27,7 +29,10 @@ async def measure_due(
     """Measure every action whose window has passed: samples seen beyond its end (sample
     time), or the wall clock past its end plus `grace` (the data is not coming)."""
     measured = []
-    for action in await repository.due_measurements(session):
+    # nothing can be due later than the newest time seen: sample time never runs ahead of
+    # the wall clock by more than the 5 min ingestion allows
+    due_by = datetime.fromtimestamp(max(now, time.time()) + MAX_FUTURE_SKEW_SECONDS, UTC)
+    for action in await repository.due_measurements(session, due_by=due_by):
         if action.measure_due_at is None or action.metric_type is None:
             continue
         due = action.measure_due_at.timestamp()

@@ -54,15 +54,15 @@ async def executed_for_alert(
 
 
 async def due_measurements(
-    session: AsyncSession, *, limit: int = 100
+    session: AsyncSession, *, due_by: datetime, limit: int = 100
 ) -> Sequence[OptimizationAction]:
-    """Executed actions still waiting for their impact measurement, oldest due first."""
+    """Executed actions waiting for their impact measurement, due by `due_by`, oldest first."""
     query = (
         select(OptimizationAction)
         .where(
             OptimizationAction.status == "executed",
             OptimizationAction.outcome.is_(None),
-            OptimizationAction.measure_due_at.is_not(None),
+            OptimizationAction.measure_due_at <= due_by,
         )
         .order_by(OptimizationAction.measure_due_at)
         .limit(limit)
