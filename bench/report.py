@@ -23,8 +23,6 @@ import json
 import math
 import os
 import random
-import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -36,6 +34,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import server as bench_server
 
 API = "/v1/ai-performance-optimization"
 SERVICE = "ai-chat-service"
@@ -158,70 +158,12 @@ def baseline_scan(path: Path, start: datetime, end: datetime) -> float:
     return best
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process (all its threads), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class Server:
-    """`perfpilot serve` in its own process on the data directory."""
+class Server(bench_server.Server):
+    """`perfpilot serve` in its own process on the data directory (start-up may migrate a
+    5 M-row store, hence the longer wait)."""
 
     def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
-        self.port = free_port()
-        self.env = env | {"PERFPILOT_DATA_DIR": str(data_dir), "PERFPILOT_PORT": str(self.port)}
-        self.log = data_dir / "server.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> Server:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "perfpilot.cli", "serve"],
-            env=self.env,
-            stdout=self.log.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited:\n{self.log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=1):
-                    return self
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("server did not start within 120 s")
-
-    def __exit__(self, *_: object) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def token(self, role: str) -> str:
-        out = subprocess.run(
-            [sys.executable, "-m", "perfpilot.cli", "token", "--role", role, "--sub", "bench"],
-            env=self.env,
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        return out.stdout.strip()
+        super().__init__(data_dir, env, start_timeout=120)
 
     def call(self, method: str, path: str, token: str, body: Any = None) -> tuple[float, Any]:
         request = urllib.request.Request(
@@ -290,9 +232,9 @@ def main() -> None:
         }
         timings, cpu = [], []
         for _ in range(args.reports):
-            before = cpu_seconds(server.pid)
+            before = bench_server.cpu_seconds(server.pid)
             elapsed, payload = server.call("POST", "/reports", operator, body)
-            cpu.append(cpu_seconds(server.pid) - before)
+            cpu.append(bench_server.cpu_seconds(server.pid) - before)
             counts = payload["data"]["summary"]["sampleCounts"]
             assert counts["latency"] == counts["throughput"] == seconds, counts
             timings.append(elapsed)

@@ -59,7 +59,10 @@ class Server:
         env.pop("PERFPILOT_DATABASE_URL", None)
         return env
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, env: dict[str, str] | None = None, *, start_timeout: float = 30
+    ) -> None:
+        self.start_timeout = start_timeout  # start-up migrations on a big store take longer
         data_dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.env = dict(self.environment() if env is None else env)
@@ -76,7 +79,7 @@ class Server:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited:\n{self.log_path.read_text()[-2000:]}")
@@ -86,7 +89,7 @@ class Server:
             except OSError:
                 time.sleep(0.1)
         self.__exit__()
-        raise RuntimeError("server did not start within 30 s")
+        raise RuntimeError(f"server did not start within {self.start_timeout:g} s")
 
     def __exit__(self, *_: object) -> None:
         if self.process is not None and self.process.poll() is None:
