@@ -1,5 +1,6 @@
-"""Deletes raw samples past the retention period, in chunks, so no single transaction grows
-large or holds the write lock for long (SQLite has one writer)."""
+"""Deletes raw samples and finished webhook deliveries past the retention period, in chunks,
+so no single transaction grows large or holds the write lock for long (SQLite has one
+writer)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,22 @@ import contextlib
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Protocol
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from perfpilot.core.config import Settings
 from perfpilot.metrics.repository import delete_samples_older_than
+from perfpilot.webhooks.repository import delete_finished_deliveries
 
 log = structlog.get_logger("perfpilot.retention")
+
+
+class _ChunkDelete(Protocol):
+    async def __call__(
+        self, connection: AsyncConnection, cutoff: datetime, *, chunk: int
+    ) -> int: ...
 
 
 class RetentionLoop:
@@ -29,6 +38,7 @@ class RetentionLoop:
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
         self.deleted_total = 0
+        self.deliveries_deleted_total = 0
 
     @property
     def alive(self) -> bool:
@@ -46,18 +56,23 @@ class RetentionLoop:
     async def run_once(self) -> int:
         """Delete every sample older than the retention period; returns how many."""
         cutoff = datetime.fromtimestamp(self._clock() - self._days * 86400, UTC)
-        deleted = 0
-        while True:
-            async with self._engine.begin() as connection:
-                gone = await delete_samples_older_than(connection, cutoff, chunk=self._chunk)
-            deleted += gone
-            if gone < self._chunk:
-                break
-            await asyncio.sleep(0)  # let requests in between chunks
+        deleted = await self._in_chunks(delete_samples_older_than, cutoff)
+        # finished webhook deliveries follow the same retention; pending ones are kept
+        self.deliveries_deleted_total += await self._in_chunks(delete_finished_deliveries, cutoff)
         self.deleted_total += deleted
         if deleted:
             log.info("retention_deleted", samples=deleted, cutoff=cutoff.isoformat())
         return deleted
+
+    async def _in_chunks(self, delete_chunk: _ChunkDelete, cutoff: datetime) -> int:
+        deleted = 0
+        while True:
+            async with self._engine.begin() as connection:
+                gone = await delete_chunk(connection, cutoff, chunk=self._chunk)
+            deleted += gone
+            if gone < self._chunk:
+                return deleted
+            await asyncio.sleep(0)  # let requests in between chunks
 
     async def _run(self) -> None:
         while True:

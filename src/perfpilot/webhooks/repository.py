@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from perfpilot.models import Webhook, WebhookDelivery
 
@@ -196,3 +196,20 @@ async def outbox_stats(session: AsyncSession, *, now: datetime) -> OutboxStats:
         oldest_failing_since=failing_since,
         last_dead_at=last_dead,
     )
+
+
+async def delete_finished_deliveries(
+    connection: AsyncConnection, cutoff: datetime, *, chunk: int
+) -> int:
+    """Delete at most `chunk` delivered or dead deliveries created before `cutoff`."""
+    oldest = (
+        select(WebhookDelivery.id)
+        .where(
+            WebhookDelivery.status.in_(("delivered", "dead")),
+            WebhookDelivery.created_at < cutoff,
+        )
+        .limit(chunk)
+        .scalar_subquery()
+    )
+    result = await connection.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_(oldest)))
+    return int(result.rowcount or 0)
