@@ -42,6 +42,21 @@ class Proposal:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def initial_state(service_name: str, *, min_instances: int) -> ServiceState:
+    """A service's desired state before any action: min instances, nothing else set."""
+    return ServiceState(
+        service_name=service_name,
+        instances=min_instances,
+        model=None,
+        fallback_models=[],
+        fallback_active=False,
+        retry_policy={},
+        cache_epoch=0,
+        version=1,
+        updated_at=datetime.now(UTC),
+    )
+
+
 def _ts(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
@@ -59,17 +74,7 @@ class ActionExecutor:
         bounds = Bounds(config.min_instances, config.max_instances)
         row = await repository.get_state(session, service_name)
         if row is None:
-            row = ServiceState(
-                service_name=service_name,
-                instances=bounds.min_instances,
-                model=None,
-                fallback_models=[],
-                fallback_active=False,
-                retry_policy={},
-                cache_epoch=0,
-                version=1,
-                updated_at=datetime.now(UTC),
-            )
+            row = initial_state(service_name, min_instances=bounds.min_instances)
             await repository.add(session, row)
         return row, bounds
 

@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from perfpilot.actions import repository as actions_repo
-from perfpilot.actions.executor import ActionExecutor
+from perfpilot.actions.executor import initial_state
 from perfpilot.actions.serialize import action_out, state_out
 from perfpilot.alerts import repository as alerts_repo
 from perfpilot.alerts.service import alert_out
+from perfpilot.autoscaling.service import effective_config
 from perfpilot.core.context import AppContext
 from perfpilot.core.errors import NotFound
 from perfpilot.metrics.units import METRIC_SPECS
@@ -69,8 +70,11 @@ async def service_detail(
     existing = await actions_repo.get_state(session, service_name)
     if existing is None and not latest:
         raise NotFound(f"Service {service_name!r} is not known (no samples, no state)")
-    # the desired state exists from the first look on: clients poll it to converge
-    state, _ = await ActionExecutor(ctx.settings).load_state(session, service_name)
+    if existing is not None:
+        state = existing
+    else:  # what the state is until an action changes it; a GET stores nothing
+        config = await effective_config(session, service_name)
+        state = initial_state(service_name, min_instances=config.min_instances)
     open_alerts = [
         a for a in await alerts_repo.open_alerts(session) if a.service_name == service_name
     ]
