@@ -38,6 +38,7 @@ class RetentionLoop:
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
         self.deleted_total = 0
+        self._lock = asyncio.Lock()
         self.deliveries_deleted_total = 0
 
     @property
@@ -55,6 +56,10 @@ class RetentionLoop:
 
     async def run_once(self) -> int:
         """Delete every sample older than the retention period; returns how many."""
+        async with self._lock:  # one pass at a time: a manual pass waits for the scheduled one
+            return await self._pass()
+
+    async def _pass(self) -> int:
         cutoff = datetime.fromtimestamp(self._clock() - self._days * 86400, UTC)
         deleted = await self._in_chunks(delete_samples_older_than, cutoff)
         # finished webhook deliveries follow the same retention; pending ones are kept
