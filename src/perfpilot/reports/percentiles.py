@@ -55,12 +55,6 @@ def interpolate(target: RankTarget, first_value: float, second_value: float) -> 
     return first_value + target.proportion * (second_value - first_value)
 
 
-def percentile_cont(sorted_values: Sequence[float], q: float) -> float:
-    """Reference implementation over an ascending list (tests and small inputs)."""
-    target = rank_target(q, len(sorted_values))
-    return interpolate(target, sorted_values[target.first], sorted_values[target.second])
-
-
 @dataclass(frozen=True, slots=True)
 class Band:
     """Values v with low <= v <= high; None leaves that side open."""
