@@ -247,3 +247,38 @@ async def test_two_actions_in_one_window_overlap_and_are_counted_once(
     }
     assert cache["impact"] is None
     assert sum(o["improved"] for o in by_type.values()) == 1
+
+
+async def test_a_rules_scale_down_is_judged_by_its_resolve_threshold(
+    live_server: LiveServer,
+) -> None:
+    s = live_server
+    await rule(
+        s,
+        {"metric": "cpu", "operator": "gt", "threshold": 90},
+        {"type": "scale_up", "parameters": {"instances": 2}},
+    )
+    await rule(
+        s,
+        {"metric": "cpu", "operator": "lt", "threshold": 30, "resolveThreshold": 45},
+        {"type": "scale_down"},
+    )
+    base = datetime.now(UTC) - timedelta(seconds=280)
+    await series(s, base, "cpu", -20, 0, 85)
+    await s.push(sample(base, 0, "cpu", 95))  # scale_up: 2 -> 4 instances
+    await series(s, base, "cpu", 5, 60, 50)
+    await s.push(sample(base, 60, "cpu", 20))  # idle: scale_down 4 -> 3, outside 0-40 s
+    await series(s, base, "cpu", 65, 125, 26.5)  # 20 % x 4 / 3: still under 45
+    _, down = await actions(s, status="executed")
+    assert (down["type"], down["stateAfter"]["instances"]) == ("scale_down", 3)
+    assert down["outcome"] == "capacity_saved"
+    assert down["guard"] == {
+        "metric": "cpu",
+        "operator": "lt",
+        "limit": 45.0,
+        "basis": "rule resolveThreshold",
+        "target": None,
+        "measured": 26.5,
+        "held": True,
+    }
+    assert (down["overlapsWith"], down["credited"]) == ([], True)
