@@ -116,6 +116,7 @@ async def test_the_autoscalers_correct_scale_down_is_recorded_as_capacity_saved(
     assert "within guard cpu <= 80" in down["measurementNote"]
     assert "4 -> 2 instances" in down["measurementNote"]
     assert (down["overlapsWith"], down["credited"]) == ([], True)
+    assert [a["id"] for a in await actions(s, outcome="capacity_saved")] == [down["id"]]
     # the scale-up's window (55-95 s) ended before the scale-down: no overlap
     assert up["guard"] is None and up["overlapsWith"] == []
 
