@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from perfpilot.actions.executor import ActionExecutor, Proposal
+from perfpilot.actions.impact import rule_guard
 from perfpilot.actions.impact_check import LatestSample, measure_due
 from perfpilot.autoscaling.autoscaler import Autoscaler
 from perfpilot.core.config import Settings
@@ -66,9 +67,19 @@ class ActionCoordinator:
         if action is None:
             return None
         parameters = action.get("parameters")
+        action_type = str(action["type"])
+        guard = None
+        if action_type == "scale_down":
+            guard = rule_guard(
+                spec.metric,
+                operator=spec.operator,
+                threshold=spec.threshold,
+                resolve_at=spec.resolve_at,
+                reverting=False,
+            )
         return Proposal(
             service_name=service,
-            action_type=str(action["type"]),
+            action_type=action_type,
             parameters=dict(parameters) if isinstance(parameters, dict) else {},
             source="rule",
             at=at,
@@ -79,6 +90,7 @@ class ActionCoordinator:
             window=spec.window,
             cooldown=float(action.get("cooldown", 300)),  # type: ignore[arg-type]
             revert_on_resolve=bool(action.get("revertOnResolve", False)),
+            guard=guard,
         )
 
     async def on_step(

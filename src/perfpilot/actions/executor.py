@@ -14,12 +14,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from perfpilot.actions import repository
 from perfpilot.actions.aggregate import aggregate_values, impact_aggregation
 from perfpilot.actions.effects import ActionPlan, Bounds, DesiredState, plan_action, plan_revert
+from perfpilot.actions.impact import Guard, rule_guard
+from perfpilot.actions.overlaps import link_overlaps
 from perfpilot.actions.predict import predict
 from perfpilot.actions.serialize import action_out, state_of_row
 from perfpilot.autoscaling.service import effective_config
 from perfpilot.core.config import Settings
 from perfpilot.models import OptimizationAction, ServiceState
+from perfpilot.rules.service import rule_spec
 from perfpilot.webhooks.service import enqueue_event
+
+# why an action that changed nothing has no measurement
+NOT_MEASURED = {
+    "skipped": "skipped actions are not measured",
+    "dry_run": "dry run: nothing changed, nothing to measure",
+    "failed": "failed: nothing changed, nothing to measure",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +49,8 @@ class Proposal:
     cooldown: float = 0.0
     revert_on_resolve: bool = False
     note: str | None = None
+    # what a capacity reduction must keep (checked instead of the metric's direction)
+    guard: Guard | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -231,7 +243,7 @@ class ActionExecutor:
     ) -> OptimizationAction:
         baseline, baseline_n = (None, 0)
         predicted, basis = None, None
-        due = None
+        due, guard = None, None
         if plan is not None:
             baseline, baseline_n = await self._baseline(session, proposal)
             prediction = await predict(
@@ -246,6 +258,13 @@ class ActionExecutor:
             predicted, basis = prediction.impact, prediction.basis
             if status == "executed" and proposal.metric_type is not None:
                 due = _ts(proposal.at + self.settle + self.window)
+                if proposal.guard is not None and plan.after.instances < plan.before.instances:
+                    guard = proposal.guard.as_dict()
+        outcome, note = None, None
+        if status != "executed":
+            outcome, note = "unmeasured", NOT_MEASURED.get(status, f"{status}: not measured")
+        elif due is None:
+            outcome, note = "unmeasured", "no metric to measure the action by"
         action = OptimizationAction(
             id=uuid.uuid4(),
             service_name=proposal.service_name,
@@ -267,8 +286,12 @@ class ActionExecutor:
             revert_on_resolve=proposal.revert_on_resolve,
             executed_at=_ts(proposal.at),
             measure_due_at=due,
+            guard=guard,
+            outcome=outcome,
+            measurement_note=note,
         )
         await repository.add(session, action)
+        await link_overlaps(session, action)
         return action
 
     async def revert_for_alert(
@@ -287,18 +310,45 @@ class ActionExecutor:
             after = DesiredState.from_dict(original.state_after or {})
             changed = tuple(k for k, v in after.as_dict().items() if before.as_dict()[k] != v)
             plan = plan_revert(state_of_row(row), before, after, changed)
-            proposal = Proposal(
-                service_name=original.service_name,
-                action_type=original.action_type,
-                parameters={"revertOf": str(original.id)},
-                source=original.source,
-                at=at,
-                rule_id=str(original.rule_id) if original.rule_id else None,
-                alert_id=alert_id,
-                note="revert on resolve",
-            )
+            proposal = await self._revert_proposal(session, original, alert_id=alert_id, at=at)
             done.append(await self._apply(session, proposal, row, plan))
         return done
+
+    async def _revert_proposal(
+        self, session: AsyncSession, original: OptimizationAction, *, alert_id: uuid.UUID, at: float
+    ) -> Proposal:
+        """A revert is measured like any action: on the original's metric, over its rule's
+        window, and a capacity reduction against the rule's threshold (it must not refire)."""
+        rule = await repository.get_rule(session, original.rule_id) if original.rule_id else None
+        window, guard = 60.0, None
+        if rule is not None:
+            try:
+                spec = rule_spec(rule)
+            except (KeyError, TypeError, ValueError):
+                spec = None  # a stored rule the engine cannot read: measured without a guard
+            if spec is not None:
+                window = spec.window
+                guard = rule_guard(
+                    spec.metric,
+                    operator=spec.operator,
+                    threshold=spec.threshold,
+                    resolve_at=spec.resolve_at,
+                    reverting=True,
+                )
+        return Proposal(
+            service_name=original.service_name,
+            action_type=original.action_type,
+            parameters={"revertOf": str(original.id)},
+            source=original.source,
+            at=at,
+            rule_id=str(original.rule_id) if original.rule_id else None,
+            alert_id=alert_id,
+            metric_type=original.metric_type,
+            aggregation=original.aggregation,
+            window=window,
+            note="revert on resolve",
+            guard=guard,
+        )
 
     def measurement_window(self, action: OptimizationAction) -> tuple[datetime, datetime]:
         start = action.executed_at + timedelta(seconds=self.settle)

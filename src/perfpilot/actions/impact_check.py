@@ -11,11 +11,51 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from perfpilot.actions import repository
 from perfpilot.actions.aggregate import aggregate_values
 from perfpilot.actions.executor import ActionExecutor
-from perfpilot.actions.impact import judge
+from perfpilot.actions.impact import Guard, Measurement, judge, judge_guarded
 from perfpilot.metrics.schemas import MAX_FUTURE_SKEW_SECONDS
 from perfpilot.models import OptimizationAction
 
 LatestSample = Callable[[str, str], float | None]
+
+
+def _judge(action: OptimizationAction, values: list[float]) -> Measurement:
+    after = aggregate_values(action.aggregation or "avg", values)
+    baseline_samples = action.baseline_samples or 0
+    if action.guard:
+        guard = Guard.from_dict(action.guard)
+        instances = (
+            int((action.state_before or {}).get("instances", 0)),
+            int((action.state_after or {}).get("instances", 0)),
+        )
+        return judge_guarded(
+            guard,
+            baseline=action.baseline,
+            baseline_samples=baseline_samples,
+            after=after,
+            after_samples=len(values),
+            instances=instances,
+        )
+    return judge(
+        action.metric_type or "",
+        baseline=action.baseline,
+        baseline_samples=baseline_samples,
+        after=after,
+        after_samples=len(values),
+    )
+
+
+def _record(action: OptimizationAction, result: Measurement, samples: int) -> None:
+    action.measured_value = result.measured_value
+    action.measured_samples = samples
+    action.measured_impact = result.measured_impact
+    action.outcome = result.outcome
+    revert_of = (action.parameters or {}).get("revertOf")
+    prefix = f"revert of {revert_of}: " if revert_of else ""
+    action.measurement_note = prefix + result.note
+    if action.guard and result.guard_held is not None:
+        found = {"measured": result.measured_value, "held": result.guard_held}
+        action.guard = {**action.guard, **found}
+    action.measured_at = datetime.now(UTC)
 
 
 async def measure_due(
@@ -33,7 +73,11 @@ async def measure_due(
     # the wall clock by more than the 5 min ingestion allows
     due_by = datetime.fromtimestamp(max(now, time.time()) + MAX_FUTURE_SKEW_SECONDS, UTC)
     for action in await repository.due_measurements(session, due_by=due_by):
-        if action.measure_due_at is None or action.metric_type is None:
+        if action.measure_due_at is None:
+            continue
+        if action.metric_type is None:  # never due in practice: said, not left pending
+            _record(action, Measurement(None, None, "unmeasured", "no metric to measure by"), 0)
+            measured.append(action)
             continue
         due = action.measure_due_at.timestamp()
         latest = latest_sample_ts(action.service_name, action.metric_type)
@@ -47,18 +91,7 @@ async def measure_due(
             start=start,
             end=end,
         )
-        result = judge(
-            action.metric_type,
-            baseline=action.baseline,
-            baseline_samples=action.baseline_samples or 0,
-            after=aggregate_values(action.aggregation or "avg", values),
-            after_samples=len(values),
-        )
-        action.measured_value = result.measured_value
-        action.measured_samples = len(values)
-        action.measured_impact = result.measured_impact
-        action.outcome = result.outcome
-        action.measured_at = datetime.now(UTC)
+        _record(action, _judge(action, values), len(values))
         measured.append(action)
     if measured:
         await session.flush()

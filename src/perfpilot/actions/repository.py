@@ -10,7 +10,12 @@ from datetime import datetime
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from perfpilot.models import OptimizationAction, PerformanceMetric, ServiceState
+from perfpilot.models import (
+    OptimizationAction,
+    OptimizationRule,
+    PerformanceMetric,
+    ServiceState,
+)
 
 
 async def get_state(session: AsyncSession, service_name: str) -> ServiceState | None:
@@ -70,14 +75,37 @@ async def due_measurements(
     return (await session.execute(query)).scalars().all()
 
 
+async def overlapping_actions(
+    session: AsyncSession,
+    *,
+    service_name: str,
+    start: datetime,
+    end: datetime,
+    exclude: uuid.UUID,
+) -> Sequence[OptimizationAction]:
+    """Executed actions of the service whose measurement window (executed_at, due) meets
+    (start, end)."""
+    query = select(OptimizationAction).where(
+        OptimizationAction.service_name == service_name,
+        OptimizationAction.status == "executed",
+        OptimizationAction.measure_due_at.is_not(None),
+        OptimizationAction.executed_at < end,
+        OptimizationAction.measure_due_at > start,
+        OptimizationAction.id != exclude,
+    )
+    return (await session.execute(query)).scalars().all()
+
+
 async def measured_impacts(
     session: AsyncSession, *, service_name: str, action_type: str, metric_type: str
 ) -> list[float]:
+    """Measured impacts of credited actions (an overlapped one's figure is not its own)."""
     query = select(OptimizationAction.measured_impact).where(
         OptimizationAction.service_name == service_name,
         OptimizationAction.action_type == action_type,
         OptimizationAction.metric_type == metric_type,
         OptimizationAction.measured_impact.is_not(None),
+        OptimizationAction.credited.is_(True),
     )
     return [float(v) for v in (await session.execute(query)).scalars().all() if v is not None]
 
@@ -122,6 +150,10 @@ async def list_actions(
         )
     query = query.order_by(OptimizationAction.executed_at.desc(), OptimizationAction.id.desc())
     return (await session.execute(query.limit(limit))).scalars().all()
+
+
+async def get_rule(session: AsyncSession, rule_id: uuid.UUID) -> OptimizationRule | None:
+    return await session.get(OptimizationRule, rule_id)
 
 
 async def sample_values(

@@ -10,7 +10,26 @@ from perfpilot.core.schemas import CamelModel
 
 ActionSource = Literal["rule", "autoscaler", "optimize", "manual"]
 ActionStatus = Literal["executed", "skipped", "failed", "dry_run"]
-ActionOutcome = Literal["improved", "worsened", "no_change", "unmeasured"]
+ActionOutcome = Literal["improved", "worsened", "no_change", "capacity_saved", "unmeasured"]
+
+
+class GuardOut(CamelModel):
+    """What a capacity reduction (fewer instances) was checked against, and what was found."""
+
+    metric: str
+    operator: Literal["gt", "gte", "lt", "lte"] = Field(
+        description="The guard holds while `measured <operator> limit`"
+    )
+    limit: float
+    basis: str = Field(
+        description="Where the limit comes from: autoscaler scaleUpThreshold, rule "
+        "resolveThreshold / threshold (a rule's scale-down), rule threshold (revert)"
+    )
+    target: float | None = Field(
+        default=None, description="The autoscaler's targetUtilization, for the record"
+    )
+    measured: float | None = Field(default=None, description="The measured aggregate")
+    held: bool | None = Field(default=None, description="null until measured")
 
 
 class ActionOut(CamelModel):
@@ -33,8 +52,30 @@ class ActionOut(CamelModel):
     prediction_basis: str | None
     measured_value: float | None
     measured_samples: int | None
-    measured_impact: float | None = Field(description="Relative change, positive = better")
-    outcome: str | None = Field(description="null until measured")
+    measured_impact: float | None = Field(
+        description="Relative change in the metric's good direction, positive = better; "
+        "null for a capacity reduction (judged by its guard) and when unmeasured"
+    )
+    outcome: ActionOutcome | None = Field(
+        description="null while the measurement is pending. improved / worsened / no_change: "
+        "judged by the metric's direction (+-2 %). capacity_saved: a capacity reduction whose "
+        "guard held (a success; the metric is not claimed to improve); a breached guard is "
+        "worsened. unmeasured: see measurementNote (too few samples, skipped, dry run)"
+    )
+    measurement_note: str | None = Field(
+        description="Why the action has its outcome, or why it is not measured"
+    )
+    guard: GuardOut | None = Field(
+        description="Set on capacity reductions: the limit the metric had to keep"
+    )
+    overlaps_with: list[uuid.UUID] = Field(
+        description="Other executed actions on the service whose measurement windows overlap "
+        "this one's: their effects are mixed in each other's measurements"
+    )
+    credited: bool = Field(
+        description="false when an earlier overlapping action carries the group's measurement:"
+        " reports and /stats count this one as overlapped, not by its outcome"
+    )
     revert_on_resolve: bool
     executed_at: datetime
     measure_due_at: datetime | None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+
 from perfpilot.actions.effects import DesiredState
-from perfpilot.actions.schemas import ActionOut, ServiceStateOut
+from perfpilot.actions.schemas import ActionOut, GuardOut, ServiceStateOut
 from perfpilot.models import OptimizationAction, ServiceState
 
 
@@ -55,6 +57,10 @@ def action_out(action: OptimizationAction) -> ActionOut:
         measured_samples=action.measured_samples,
         measured_impact=action.measured_impact,
         outcome=action.outcome,
+        measurement_note=action.measurement_note,
+        guard=GuardOut.model_validate(action.guard) if action.guard else None,
+        overlaps_with=[uuid.UUID(str(i)) for i in action.overlaps_with or []],
+        credited=action.credited is not False,
         revert_on_resolve=bool(action.revert_on_resolve),
         executed_at=action.executed_at,
         measure_due_at=action.measure_due_at,

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from perfpilot.actions import repository as actions_repo
 from perfpilot.actions.executor import Proposal
+from perfpilot.actions.impact import autoscaler_guard
 from perfpilot.autoscaling import repository
 from perfpilot.autoscaling.policy import Stabilizer, hpa_desired
 from perfpilot.autoscaling.service import policy_of
@@ -62,6 +63,13 @@ class Autoscaler:
                         metric_type=metric,
                         aggregation="avg",
                         window=self.window,
+                        guard=autoscaler_guard(
+                            metric,
+                            scale_up_threshold=policy.scale_up_threshold,
+                            target=policy.target_utilization,
+                        )
+                        if kind == "scale_down"
+                        else None,
                         note=(
                             f"{metric} avg {utilization:.1f} over {self.window:g}s "
                             f"({samples} samples) vs target {policy.target_utilization:g}: "

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Double, ForeignKey, Index, Integer, String, Text, Uuid, false
+from sqlalchemy import Boolean, Double, ForeignKey, Index, Integer, String, Text, Uuid, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from perfpilot.core.db import Base, JSONType, UTCDateTime, new_id, utcnow
@@ -44,6 +44,14 @@ class OptimizationAction(Base):
     executed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     measure_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     measured_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # what a capacity reduction was checked against, and what the check found
+    guard: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    # why the action has the outcome it has (or why it is not measured)
+    measurement_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # executed actions on the same service whose measurement windows overlap this one's
+    overlaps_with: Mapped[list[Any] | None] = mapped_column(JSONType, nullable=True)
+    # False when an earlier overlapping action carries the group's measurement
+    credited: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     __table_args__ = (
         Index("ix_actions_service_executed", "service_name", "executed_at"),

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import String, case, func, literal, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from perfpilot.actions.impact import SUCCESSES
 from perfpilot.models import (
     OptimizationAction,
     OptimizationRule,
@@ -132,12 +133,15 @@ class ActionCounts:
 async def action_counts(session: AsyncSession) -> ActionCounts:
     a = OptimizationAction
     executed = a.status == "executed"
-    measured = executed & a.measured_impact.is_not(None)
+    # an overlap group is credited once (actions/overlaps.py): only its first action counts
+    credited = executed & a.credited.is_(True)
+    measured = credited & a.measured_impact.is_not(None)
+    success = a.outcome.in_(sorted(SUCCESSES))
     query = select(
         func.sum(case((executed, 1), else_=0)),
-        func.sum(case((executed & (a.outcome == "improved"), 1), else_=0)),
+        func.sum(case((credited & success, 1), else_=0)),
         func.sum(
-            case(((a.status == "failed") | (executed & (a.outcome == "worsened")), 1), else_=0)
+            case(((a.status == "failed") | (credited & (a.outcome == "worsened")), 1), else_=0)
         ),
         func.sum(case((measured, 1), else_=0)),
         func.avg(case((measured, a.measured_impact), else_=None)),

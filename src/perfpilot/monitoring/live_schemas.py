@@ -57,10 +57,17 @@ class AlertStats(CamelModel):
 
 class OptimizationStats(CamelModel):
     total: int = Field(description="Executed actions")
-    successful: int = Field(description="Executed and measured as improved")
-    failed: int = Field(description="Failed to execute, or measured as worsened")
+    successful: int = Field(
+        description="Executed and measured as improved, or as capacity_saved (a capacity "
+        "reduction whose guard held). Overlapping actions count once per group"
+    )
+    failed: int = Field(
+        description="Failed to execute, or measured as worsened (a capacity reduction: its "
+        "guard breached). Overlapping actions count once per group"
+    )
     average_improvement: float | None = Field(
-        description="Mean measured impact of executed actions (positive = better)"
+        description="Mean directional measured impact (positive = better) of executed actions,"
+        " one per overlap group; capacity reductions are judged by their guard, not averaged"
     )
 
 

@@ -37,7 +37,8 @@ async def recommend(session: AsyncSession, service: str, metric: str) -> list[Re
     by_type: dict[str, list[float]] = defaultdict(list)
     outcomes: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for action in history:
-        if action.metric_type == metric and action.measured_impact is not None:
+        # an overlapped action's figure is its group's, credited to the group's first action
+        if action.metric_type == metric and action.measured_impact is not None and action.credited:
             by_type[action.action_type].append(action.measured_impact)
             outcomes[action.action_type][action.outcome or "unmeasured"] += 1
     means = {kind: sum(v) / len(v) for kind, v in by_type.items()}

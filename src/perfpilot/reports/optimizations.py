@@ -1,4 +1,13 @@
-"""The period's actions summarised per action type, with their measured impact."""
+"""The period's actions summarised per action type, with their measured impact.
+
+Executed actions are counted once each, by what their measurement says:
+executed = improved + worsened + no_change + capacity_saved + unmeasured + pending + overlapped.
+`overlapped` holds the actions whose measurement window overlapped an earlier executed action
+on the same service (actions/overlaps.py): the group is credited once, to its first action,
+so an improvement seen by several overlapping actions is not counted several times. `impact`
+is the mean directional impact of the credited actions that have one (`measured` of them);
+capacity reductions are judged by their guard instead and count as capacity_saved or worsened.
+"""
 
 from __future__ import annotations
 
@@ -23,8 +32,10 @@ class ActionTally:
     improved: int = 0
     worsened: int = 0
     no_change: int = 0
+    capacity_saved: int = 0
     unmeasured: int = 0
     pending: int = 0
+    overlapped: int = 0
     impact_sum: float = 0.0
     measured: int = 0
     metrics: set[str] = field(default_factory=set)
@@ -45,12 +56,17 @@ class ActionTally:
         elif group.status == "executed":
             self.executed += group.count
             n = group.count
+            if not group.credited:
+                self.overlapped += n
+                return
             if group.outcome == "improved":
                 self.improved += n
             elif group.outcome == "worsened":
                 self.worsened += n
             elif group.outcome == "no_change":
                 self.no_change += n
+            elif group.outcome == "capacity_saved":
+                self.capacity_saved += n
             elif group.outcome == "unmeasured":
                 self.unmeasured += n
             else:  # not measured yet
@@ -79,7 +95,13 @@ def _describe(kind: str, t: ActionTally) -> str:
             f"{t.worsened} worsened): mean impact {t.impact or 0.0:+.1%} on {metrics}"
         )
     elif t.executed:
-        parts.append("none measured yet")
+        parts.append("none measured by direction")
+    if t.capacity_saved:
+        parts.append(f"{t.capacity_saved} saved capacity within their guard")
+    if t.overlapped:
+        parts.append(
+            f"{t.overlapped} overlapped an earlier action's measurement window (not credited)"
+        )
     return "; ".join(parts)
 
 
@@ -112,8 +134,10 @@ def optimizations(groups: Sequence[ActionGroup]) -> list[OptimizationOut]:
             improved=t.improved,
             worsened=t.worsened,
             no_change=t.no_change,
+            capacity_saved=t.capacity_saved,
             unmeasured=t.unmeasured,
             pending=t.pending,
+            overlapped=t.overlapped,
             metrics=sorted(t.metrics),
         )
         for kind, t in ordered

@@ -139,7 +139,7 @@ async def rule_firings(
 
 @dataclass(frozen=True, slots=True)
 class ActionGroup:
-    """Actions of one (type, metric, status, outcome) in the period."""
+    """Actions of one (type, metric, status, outcome, credited) in the period."""
 
     action_type: str
     metric_type: str | None
@@ -148,6 +148,7 @@ class ActionGroup:
     count: int
     impact_sum: float
     impact_count: int
+    credited: bool = True  # False: an earlier overlapping action carries the measurement
 
 
 async def action_groups(
@@ -163,11 +164,14 @@ async def action_groups(
             func.count(),
             func.sum(a.measured_impact),
             func.count(a.measured_impact),
+            a.credited,
         )
         .where(a.service_name == service_name, a.executed_at >= start, a.executed_at < end)
-        .group_by(a.action_type, a.metric_type, a.status, a.outcome)
+        .group_by(a.action_type, a.metric_type, a.status, a.outcome, a.credited)
     )
     return [
-        ActionGroup(r[0], r[1], r[2], r[3], int(r[4]), float(r[5] or 0.0), int(r[6]))
+        ActionGroup(
+            r[0], r[1], r[2], r[3], int(r[4]), float(r[5] or 0.0), int(r[6]), r[7] is not False
+        )
         for r in (await session.execute(query)).all()
     ]

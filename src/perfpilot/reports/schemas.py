@@ -92,12 +92,19 @@ class OptimizationOut(CamelModel):
     skipped: int
     failed: int
     dry_run: int
-    measured: int
+    measured: int = Field(description="Credited actions with a directional measured impact")
     improved: int
     worsened: int
     no_change: int
+    capacity_saved: int = Field(
+        description="Capacity reductions whose guard held (a success, not an improvement)"
+    )
     unmeasured: int
     pending: int
+    overlapped: int = Field(
+        description="Executed actions whose measurement overlapped an earlier action's window:"
+        " the group is credited once, to its first action; these are not counted by outcome"
+    )
     metrics: list[str]
 
 

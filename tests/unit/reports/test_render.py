@@ -74,8 +74,10 @@ def report(points: list[TimelinePoint] | None = None) -> ReportOut:
                 improved=1,
                 worsened=0,
                 no_change=0,
+                capacity_saved=0,
                 unmeasured=0,
                 pending=0,
+                overlapped=0,
                 metrics=["latency"],
             )
         ],
