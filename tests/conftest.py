@@ -93,6 +93,8 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         # ticks only when a test asks (runner.tick_now), so time is driven by the test
         "engine_tick_seconds": 3600.0,
         "log_level": "WARNING",
+        # the local webhook receivers listen on loopback; the SSRF tests narrow this
+        "outbound_allow": ["127.0.0.0/8"],
     }
     values.update(overrides)
     return Settings(**values)
