@@ -277,7 +277,7 @@ class WebhookDispatcher:
                 "webhook_delivery_dead" if dead else "webhook_delivery_failed",
                 delivery_id=str(delivery.id),
                 webhook_id=str(delivery.webhook_id),
-                event=delivery.event,
+                webhook_event=delivery.event,  # `event` is structlog's message argument
                 attempt=delivery.attempts,
                 status_code=result.status_code,
                 error=result.error,
