@@ -43,8 +43,9 @@ class HeadCappedHttpToolsProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._in_head = True
-        self._head_bytes = 0
+        self._heads_done = 0  # request heads parsed on this connection
+        self._in_head = True  # not inside a request's body
+        self._head_bytes = 0  # bytes received since the last complete head
         self._discarded: int | None = None  # bytes dropped since the 431, once answered
 
     def data_received(self, data: bytes) -> None:
@@ -53,10 +54,13 @@ class HeadCappedHttpToolsProtocol(HttpToolsProtocol):
             if self._discarded > _LINGER_MAX_BYTES:
                 self.transport.close()
             return
-        counting = self._in_head
+        heads_before, in_head_before = self._heads_done, self._in_head
         super().data_received(data)
-        if not counting or not self._in_head:
-            return  # the head completed in this chunk (the rest is body): nothing to cap
+        if self._heads_done != heads_before:
+            self._head_bytes = 0  # a head completed in this chunk; the rest is body or a new head
+            return
+        if not (in_head_before and self._in_head):
+            return  # body (the first bytes of a next head may go uncounted: one chunk at most)
         self._head_bytes += len(data)
         if self._head_bytes > MAX_REQUEST_HEAD_BYTES and not self.transport.is_closing():
             self._discarded = 0
@@ -70,13 +74,13 @@ class HeadCappedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = True
 
     def on_headers_complete(self) -> None:
+        self._heads_done += 1
         self._in_head = False
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._in_head = True
-        self._head_bytes = 0
 
 
 def uvicorn_options() -> dict[str, Any]:
