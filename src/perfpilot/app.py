@@ -52,6 +52,7 @@ _ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         415: "Body is not JSON",
         422: "Invalid field; details name the field path",
         429: "Rate limited; see Retry-After",
+        431: "Request header fields too large (16 KiB)",
         503: "Database unavailable",
     }.items()
 }
