@@ -201,6 +201,7 @@ def main() -> None:
         "PERFPILOT_RATE_LIMIT_WRITE": "100000000/minute",
         "PERFPILOT_RATE_LIMIT_READ": "100000000/minute",
         "PERFPILOT_WEBHOOK_POLL_INTERVAL_SECONDS": "0.5",
+        "PERFPILOT_OUTBOUND_ALLOW": "127.0.0.0/8",  # the receiver is on loopback
     }
     env.pop("PERFPILOT_DATABASE_URL", None)
     with tempfile.TemporaryDirectory(prefix="perfpilot-bench-alerts-") as tmp:

@@ -25,6 +25,7 @@ from perfpilot.core.auth import Role
 from perfpilot.core.config import API_PREFIX, Settings
 from perfpilot.core.context import AppContext
 from perfpilot.core.db import create_engine
+from perfpilot.core.server import uvicorn_options
 from perfpilot.engine.runner import EngineRunner
 from perfpilot.models import Base
 
@@ -93,6 +94,8 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         # ticks only when a test asks (runner.tick_now), so time is driven by the test
         "engine_tick_seconds": 3600.0,
         "log_level": "WARNING",
+        # the local webhook receivers listen on loopback; the SSRF tests narrow this
+        "outbound_allow": ["127.0.0.0/8"],
     }
     values.update(overrides)
     return Settings(**values)
@@ -138,7 +141,9 @@ async def start_server(settings: Settings) -> tuple[uvicorn.Server, asyncio.Task
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="on", **uvicorn_options()
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     for _ in range(500):

@@ -48,6 +48,10 @@ class WebhookReceiver:
         self._connections: set[asyncio.StreamWriter] = set()
 
     @property
+    def port(self) -> int:
+        return self._port
+
+    @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self._port}/hook"
 

@@ -21,6 +21,7 @@ from perfpilot.core.errors import install_error_handlers
 from perfpilot.core.logging import configure_logging
 from perfpilot.core.middleware import RequestFrameMiddleware
 from perfpilot.core.migrate import upgrade_database
+from perfpilot.core.outbound import OutboundPolicy, parse_networks
 from perfpilot.core.ratelimit import RateLimiter
 from perfpilot.core.schemas import ErrorEnvelope
 from perfpilot.engine.runner import EngineRunner
@@ -51,6 +52,7 @@ _ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         415: "Body is not JSON",
         422: "Invalid field; details name the field path",
         429: "Rate limited; see Retry-After",
+        431: "Request header fields too large (16 KiB)",
         503: "Database unavailable",
     }.items()
 }
@@ -85,6 +87,7 @@ def build_context(settings: Settings) -> AppContext:
             telemetry=telemetry,
             max_rows_per_commit=settings.group_commit_max_rows,
         ),
+        outbound=OutboundPolicy(parse_networks(settings.outbound_allow)),
     )
 
 
@@ -98,7 +101,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         if migrate:
             await upgrade_database(ctx.engine)
         ctx.ingest.start()
-        webhooks = WebhookDispatcher(engine=ctx.engine, settings=settings, telemetry=ctx.telemetry)
+        webhooks = WebhookDispatcher(
+            engine=ctx.engine, settings=settings, telemetry=ctx.telemetry, policy=ctx.outbound
+        )
         webhooks.start()
         ctx.loops["webhooks"] = webhooks
         runner = EngineRunner(

@@ -13,6 +13,7 @@ from perfpilot.core.auth import Role, TokenAuthority, load_or_create_secret
 from perfpilot.core.config import API_PREFIX, get_settings
 from perfpilot.core.db import create_engine
 from perfpilot.core.migrate import upgrade_database
+from perfpilot.core.server import uvicorn_options
 
 app = typer.Typer(
     help="Perfpilot: performance control plane for AI services.", no_args_is_help=True
@@ -87,7 +88,7 @@ def serve(
         port=settings.port,
         log_level="warning",
         access_log=False,
-        server_header=False,
+        **uvicorn_options(),  # caps request heads (431)
         # open SSE streams must not keep Ctrl-C from stopping the server
         timeout_graceful_shutdown=5,
     )

@@ -37,6 +37,7 @@ class ServerProcess:
             "PERFPILOT_DATA_DIR": str(data_dir),
             "PERFPILOT_JWT_SECRET": TEST_JWT_SECRET,
             "PERFPILOT_PORT": str(self.port),
+            "PERFPILOT_OUTBOUND_ALLOW": "127.0.0.0/8",  # the test's webhook receiver
             "PERFPILOT_ENGINE_TICK_SECONDS": "3600",
             "PERFPILOT_WEBHOOK_POLL_INTERVAL_SECONDS": "0.05",
             "PERFPILOT_LOG_LEVEL": "ERROR",

@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from perfpilot.core.db import create_engine, create_sessionmaker
 from perfpilot.core.migrate import upgrade_database
+from perfpilot.core.outbound import OutboundPolicy, parse_networks
 from perfpilot.models import WebhookDelivery
 from perfpilot.monitoring.telemetry import Telemetry
 from perfpilot.webhooks.dispatcher import WebhookDispatcher
@@ -26,6 +27,7 @@ from perfpilot.webhooks.service import create_webhook, enqueue_event
 from tests.conftest import TEST_JWT_SECRET, LiveServer, make_settings, start_server
 from tests.webhook_receiver import WebhookReceiver
 
+LOOPBACK = ["127.0.0.0/8"]  # where the test receiver listens
 FAST: dict[str, Any] = {
     "webhook_poll_interval_seconds": 0.05,
     "webhook_backoff_base_seconds": 0.01,
@@ -111,7 +113,7 @@ async def test_kill_9_mid_delivery_loses_nothing_and_resends_same_key(
     sessionmaker = create_sessionmaker(engine)
     async with sessionmaker() as session:
         hook_in = WebhookIn(url=receiver.url, events=["alert.fired"], secret="k" * 32)
-        await create_webhook(session, hook_in)
+        await create_webhook(session, hook_in, policy=OutboundPolicy(parse_networks(LOOPBACK)))
         await session.commit()
     await enqueue_one(sessionmaker)
     await engine.dispose()
@@ -120,6 +122,7 @@ async def test_kill_9_mid_delivery_loses_nothing_and_resends_same_key(
     receiver.stall_next(1)
     env = os.environ | {
         "PERFPILOT_DATABASE_URL": clean_database,
+        "PERFPILOT_OUTBOUND_ALLOW": ",".join(LOOPBACK),
         "PERFPILOT_DATA_DIR": str(tmp_path / "child"),
         "PERFPILOT_JWT_SECRET": TEST_JWT_SECRET,
         "PERFPILOT_WEBHOOK_TIMEOUT_SECONDS": "1",  # so its lease ends 3 s after the claim

@@ -254,6 +254,35 @@ async def test_failures_are_retried_with_the_same_key_and_bytes(
         )
 
 
+@pytest.mark.settings(**FAST, webhook_max_attempts=2, log_level="WARNING")
+async def test_failed_and_dead_deliveries_are_logged_without_raising(
+    live_server: LiveServer, receiver: WebhookReceiver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Logging a failure passed `event=` twice to structlog: every failed delivery's task died
+    with a TypeError ("Task exception was never retrieved") and nothing was logged."""
+    s = live_server
+    loop = asyncio.get_running_loop()
+    unhandled: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: unhandled.append(context))
+    try:
+        hook = await create_hook(s, receiver.url)
+        receiver.default_status = 500
+        await s.client.post(s.api(f"/webhooks/{hook['id']}/test"), headers=s.auth())
+        dead = await delivery_status(s, hook["id"], "dead")
+        await asyncio.sleep(0.1)  # the log line follows the recorded outcome
+    finally:
+        loop.set_exception_handler(previous)
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if "{" in line]
+    logged = {line["event"]: line for line in lines if line.get("delivery_id") == dead["id"]}
+    assert set(logged) == {"webhook_delivery_failed", "webhook_delivery_dead"}
+    for line in logged.values():
+        assert line["webhook_event"] == "webhook.test"
+        assert line["status_code"] == 500
+    assert [line["attempt"] for line in logged.values()] == [1, 2]
+    assert unhandled == []
+
+
 async def health(s: LiveServer) -> dict[str, Any]:
     response = await s.client.get(s.api("/health"), headers=s.auth("viewer"))
     assert response.status_code == 200, response.text

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 ASYMMETRIC_ALGORITHMS = ("RS256", "ES256")
 _VERIFIED_CACHE_SIZE = 4096
+# Real tokens are well under 2 KiB; a longer one is refused before any decoding or caching.
+MAX_TOKEN_BYTES = 8 * 1024
+_TIME_CLAIMS = ("exp", "nbf", "iat")
 
 
 class Role(IntEnum):
@@ -105,6 +108,8 @@ class TokenAuthority:
         return jwt.encode(claims, self._secret, algorithm="HS256")
 
     def verify(self, token: str) -> Principal:
+        if len(token) > MAX_TOKEN_BYTES:
+            raise Unauthorized(f"Bearer token is longer than {MAX_TOKEN_BYTES} bytes")
         cached = self._verified.get(token)
         if cached is not None:
             principal, valid_from, valid_until = cached
@@ -151,6 +156,11 @@ class TokenAuthority:
             raise Unauthorized("Token has expired") from exc
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"Invalid token: {exc}") from exc
+        for claim in _TIME_CLAIMS:
+            # PyJWT takes int(value), so "9999999999" and true would pass as times
+            value = claims.get(claim)
+            if claim in claims and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise Unauthorized(f"Token claim {claim!r} must be a number (seconds since epoch)")
         role_name = claims.get("role")
         if not isinstance(role_name, str) or role_name not in Role.__members__:
             raise Unauthorized("Token has no valid 'role' claim (viewer, operator or admin)")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 API_PREFIX = "/v1/ai-performance-optimization"
 
@@ -57,6 +58,11 @@ class Settings(BaseSettings):
     # ... or when one was given up (dead) within this window
     webhook_dead_health_window_seconds: float = Field(default=900.0, ge=0)
 
+    # Outbound address policy (DESIGN §10): CIDRs that webhooks (and scrape targets) may reach
+    # although loopback or private, e.g. "127.0.0.0/8,10.1.0.0/16". Link-local and cloud
+    # metadata addresses stay refused whatever this says.
+    outbound_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
     # /metrics (Prometheus) without a token: only for a scraper on a trusted network
     metrics_public: bool = False
 
@@ -75,6 +81,21 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
     access_log: bool = True
+
+    @field_validator("outbound_allow", mode="before")
+    @classmethod
+    def _cidr_list(cls, value: object) -> object:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            return value
+        try:
+            return [
+                str(ipaddress.ip_network(str(i).strip(), strict=False))
+                for i in items
+                if str(i).strip()
+            ]
+        except ValueError as exc:
+            raise ValueError(f"must be a comma-separated list of CIDRs: {exc}") from exc
 
     @property
     def effective_database_url(self) -> str:

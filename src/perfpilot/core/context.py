@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from perfpilot.core.auth import TokenAuthority
 from perfpilot.core.config import Settings
+from perfpilot.core.outbound import OutboundPolicy
 from perfpilot.core.ratelimit import RateLimiter
 from perfpilot.metrics.ingest import IngestWriter
 from perfpilot.metrics.stream import SampleStream
@@ -38,6 +39,8 @@ class AppContext:
     telemetry: Telemetry
     samples: SampleStream
     ingest: IngestWriter
+    # where webhooks (and scrape targets) may connect; built from settings.outbound_allow
+    outbound: OutboundPolicy
     started_monotonic: float = field(default_factory=time.monotonic)
     engine_control: EngineControl | None = None
     # background loops by name, so /health can tell which are alive

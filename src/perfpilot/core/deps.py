@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -44,8 +44,32 @@ def _client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+async def authenticate(
+    ctx: AppContext, authorization: str | None, *, client: str, state: dict[str, Any]
+) -> Principal:
+    """The principal of an `Authorization: Bearer` header; 401 otherwise (and the failed
+    attempt counts against the anonymous limit of the client's address)."""
+    try:
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("Missing bearer token (Authorization: Bearer <jwt>)")
+        principal = ctx.tokens.verify(token.strip())
+    except Unauthorized:
+        # unauthenticated callers are limited per address, so guessing is throttled
+        status = await ctx.limiter.hit("anonymous", client)
+        if status is not None:
+            state["ratelimit"] = status.headers()
+        raise
+    state["principal"] = principal
+    return principal
+
+
 class Authorize:
-    """Authenticate the bearer token, count it against its rate limit, check the role."""
+    """Authenticate the bearer token, count it against its rate limit, check the role.
+
+    Requests with a body were already authenticated by RequestFrameMiddleware, before the body
+    was read or parsed (so a bad body never answers an unauthenticated client): their
+    principal is taken from the request state."""
 
     def __init__(self, role: Role, route_class: RouteClass) -> None:
         self.role = role
@@ -58,17 +82,14 @@ class Authorize:
     ) -> Principal:
         ctx = get_context(request)
         state = request.scope.setdefault("state", {})
-        try:
-            if credentials is None or credentials.scheme.lower() != "bearer":
-                raise Unauthorized("Missing bearer token (Authorization: Bearer <jwt>)")
-            principal = ctx.tokens.verify(credentials.credentials)
-        except Unauthorized:
-            # unauthenticated callers are limited per address, so guessing is throttled
-            status = await ctx.limiter.hit("anonymous", _client_address(request))
-            if status is not None:
-                state["ratelimit"] = status.headers()
-            raise
-        state["principal"] = principal
+        principal = state.get("principal")
+        if not isinstance(principal, Principal):
+            header = None
+            if credentials is not None:
+                header = f"{credentials.scheme} {credentials.credentials}"
+            principal = await authenticate(
+                ctx, header, client=_client_address(request), state=state
+            )
         status = await ctx.limiter.hit(self.route_class, principal.subject)
         if status is not None:
             state["ratelimit"] = status.headers()

@@ -86,6 +86,11 @@ class InvalidField(PerfpilotError):
     code = "validation_error"
 
 
+class HeadersTooLarge(PerfpilotError):
+    status_code = 431
+    code = "headers_too_large"
+
+
 class RateLimited(PerfpilotError):
     status_code = 429
     code = "rate_limited"

@@ -14,9 +14,13 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from perfpilot.core.config import API_PREFIX, Settings
+from perfpilot.core.deps import authenticate
 from perfpilot.core.errors import (
+    HeadersTooLarge,
     PayloadTooLarge,
     PerfpilotError,
+    RateLimited,
+    Unauthorized,
     UnsupportedMediaType,
     error_body,
 )
@@ -38,6 +42,8 @@ _DOCS_CSP = (
 )
 _NO_STORE = (b"cache-control", b"no-store")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# names and values of all header fields of a request; a bearer token is at most 8 KiB
+MAX_HEADER_BYTES = 16 * 1024
 
 
 def _is_json(content_type: str) -> bool:
@@ -115,9 +121,18 @@ class RequestFrameMiddleware:
             await send(message)
 
         try:
-            rejection = None
-            if is_api and method in _BODY_METHODS:
-                rejection, receive = await self._check_body(scope, headers, receive)
+            rejection: PerfpilotError | None = None
+            header_bytes = sum(len(name) + len(value) for name, value in scope["headers"])
+            if header_bytes > MAX_HEADER_BYTES:
+                rejection = HeadersTooLarge(
+                    f"Request header fields exceed the {MAX_HEADER_BYTES} byte limit"
+                )
+            elif is_api and method in _BODY_METHODS:
+                # authenticate before the body is read or parsed: every such route needs a
+                # token, and an anonymous client learns nothing from how its body is judged
+                rejection = await self._authenticate(scope, headers, state)
+                if rejection is None:
+                    rejection, receive = await self._check_body(scope, headers, receive)
             if rejection is not None:
                 await self._send_error(rejection, send_with_headers)
             else:
@@ -145,6 +160,24 @@ class RequestFrameMiddleware:
                     duration_ms=round(duration * 1000, 2),
                     subject=getattr(principal, "subject", None),
                 )
+
+    @staticmethod
+    async def _authenticate(
+        scope: Scope, headers: dict[bytes, bytes], state: dict[str, Any]
+    ) -> PerfpilotError | None:
+        ctx = scope["app"].state.ctx
+        raw = headers.get(b"authorization")
+        client = scope.get("client")
+        try:
+            await authenticate(
+                ctx,
+                None if raw is None else raw.decode("latin-1"),
+                client=client[0] if client else "unknown",
+                state=state,
+            )
+        except (Unauthorized, RateLimited) as exc:
+            return exc
+        return None
 
     async def _check_body(
         self, scope: Scope, headers: dict[bytes, bytes], receive: Receive
@@ -207,6 +240,7 @@ class RequestFrameMiddleware:
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
+                    *((k.lower().encode(), v.encode()) for k, v in exc.headers.items()),
                 ],
             }
         )

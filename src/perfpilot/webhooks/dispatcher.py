@@ -29,6 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from perfpilot import __version__
 from perfpilot.core.config import Settings
 from perfpilot.core.db import create_sessionmaker, utcnow
+from perfpilot.core.outbound import (
+    GuardedTransport,
+    OutboundKind,
+    OutboundPolicy,
+    OutboundRefused,
+    parse_networks,
+)
 from perfpilot.monitoring.telemetry import Telemetry
 from perfpilot.webhooks import repository
 from perfpilot.webhooks.repository import ClaimedDelivery, OutboxStats
@@ -90,13 +97,16 @@ class WebhookDispatcher:
         settings: Settings,
         telemetry: Telemetry,
         clock: Callable[[], datetime] = utcnow,
+        policy: OutboundPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         lease_seconds: float | None = None,
     ) -> None:
+        """`transport` replaces the policy-guarded one (tests that fake the network only)."""
         self._engine = engine
         self._sessionmaker = create_sessionmaker(engine)
         self._telemetry = telemetry
         self._clock = clock
+        self._policy = policy or OutboundPolicy(parse_networks(settings.outbound_allow))
         self._transport = transport
         self._max_attempts = settings.webhook_max_attempts
         self._base = settings.webhook_backoff_base_seconds
@@ -120,11 +130,16 @@ class WebhookDispatcher:
     # --- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
+        limits = httpx.Limits(max_connections=self._concurrency)
         self._client = httpx.AsyncClient(
-            transport=self._transport,
+            # every connection resolves and checks its host first, then connects to the
+            # checked address (DESIGN §10); no env proxies, which would hide the destination
+            transport=self._transport
+            or GuardedTransport(self._policy, OutboundKind.webhook, limits=limits),
+            trust_env=False,
             timeout=httpx.Timeout(self._timeout),
             follow_redirects=False,  # a redirect is a misconfigured URL, not a delivery
-            limits=httpx.Limits(max_connections=self._concurrency),
+            limits=limits,
             headers={"User-Agent": f"Perfpilot-Webhooks/{__version__}"},
         )
         self._started_monotonic = time.monotonic()
@@ -262,7 +277,7 @@ class WebhookDispatcher:
                 "webhook_delivery_dead" if dead else "webhook_delivery_failed",
                 delivery_id=str(delivery.id),
                 webhook_id=str(delivery.webhook_id),
-                event=delivery.event,
+                webhook_event=delivery.event,  # `event` is structlog's message argument
                 attempt=delivery.attempts,
                 status_code=result.status_code,
                 error=result.error,
@@ -305,6 +320,8 @@ class WebhookDispatcher:
                     await response.aclose()
         except TimeoutError:
             return AttemptResult(None, f"timed out after {self._timeout:g} s")
+        except OutboundRefused as exc:  # nothing was sent
+            return AttemptResult(None, f"destination refused: {exc}")
         except Exception as exc:  # network, TLS, protocol, bad URL: all a failed attempt
             return AttemptResult(None, f"{type(exc).__name__}: {exc}")
         error = f"HTTP {response.status_code}"

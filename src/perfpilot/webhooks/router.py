@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from perfpilot.core.auth import Role
-from perfpilot.core.deps import AdminAuth, SessionDep, ViewerAuth
+from perfpilot.core.deps import AdminAuth, ContextDep, SessionDep, ViewerAuth
 from perfpilot.core.schemas import Envelope, ListEnvelope
 from perfpilot.webhooks import service
 from perfpilot.webhooks.schemas import (
@@ -21,6 +21,11 @@ from perfpilot.webhooks.schemas import (
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
+_DESTINATIONS = (
+    "The URL's host is resolved and every address checked, here (422 naming `url`) and again at "
+    "each delivery: link-local and cloud metadata addresses are refused, loopback and private "
+    "ranges too unless PERFPILOT_OUTBOUND_ALLOW (CIDRs) names them."
+)
 _SIGNING = (
     "Each request carries `X-Perfpilot-Timestamp` (unix seconds) and `X-Perfpilot-Signature: "
     'v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`; reject stale timestamps (> 5 min). '
@@ -35,12 +40,12 @@ _SIGNING = (
     summary="Subscribe a URL to events",
     description="Events: alert.fired, alert.acknowledged, alert.resolved, action.executed, "
     "state.changed. Without `secret` one is generated. The secret is returned in this response "
-    "only. " + _SIGNING,
+    "only. " + _DESTINATIONS + " " + _SIGNING,
 )
 async def create_webhook(
-    body: WebhookIn, session: SessionDep, _: AdminAuth
+    body: WebhookIn, session: SessionDep, ctx: ContextDep, _: AdminAuth
 ) -> Envelope[WebhookCreated]:
-    webhook, secret = await service.create_webhook(session, body)
+    webhook, secret = await service.create_webhook(session, body, policy=ctx.outbound)
     return Envelope(
         data=service.webhook_created(webhook, secret),
         message="Webhook created; store the secret now, it is not shown again",
@@ -71,12 +76,15 @@ async def get_webhook(
     "/{webhook_id}",
     response_model=Envelope[WebhookOut],
     summary="Update a webhook (partial)",
-    description="Absent fields keep their value. Sending `secret` rotates it (write-only).",
+    description="Absent fields keep their value. Sending `secret` rotates it (write-only). "
+    "A new `url` is checked as on creation.",
 )
 async def update_webhook(
-    webhook_id: str, body: WebhookUpdate, session: SessionDep, _: AdminAuth
+    webhook_id: str, body: WebhookUpdate, session: SessionDep, ctx: ContextDep, _: AdminAuth
 ) -> Envelope[WebhookOut]:
-    webhook = await service.update_webhook(session, service.parse_id(webhook_id), body)
+    webhook = await service.update_webhook(
+        session, service.parse_id(webhook_id), body, policy=ctx.outbound
+    )
     return Envelope(data=service.webhook_out(webhook), message="Webhook updated successfully")
 
 
@@ -98,17 +106,22 @@ async def delete_webhook(
     response_model=ListEnvelope[DeliveryOut],
     summary="Recent deliveries of a webhook, newest first",
     description="status: pending (waiting or retrying), delivered, dead (gave up after "
-    "PERFPILOT_WEBHOOK_MAX_ATTEMPTS attempts).",
+    "PERFPILOT_WEBHOOK_MAX_ATTEMPTS attempts). `lastError` shows admins the start of the "
+    "receiver's error response (256 bytes at most); other roles see its status code only.",
 )
 async def list_deliveries(
     webhook_id: str,
     session: SessionDep,
-    _: ViewerAuth,
+    principal: ViewerAuth,
     delivery_status: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> ListEnvelope[DeliveryOut]:
     deliveries = await service.list_deliveries(
-        session, service.parse_id(webhook_id), status=delivery_status, limit=limit
+        session,
+        service.parse_id(webhook_id),
+        status=delivery_status,
+        limit=limit,
+        reveal_response=principal.role >= Role.admin,
     )
     return ListEnvelope(
         data=deliveries, count=len(deliveries), message="Deliveries retrieved successfully"

@@ -6,6 +6,7 @@ the change, and the event is delivered if and only if that transaction commits.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 import weakref
@@ -20,7 +21,8 @@ from sqlalchemy import Engine, event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from perfpilot.core.errors import NotFound
+from perfpilot.core.errors import InvalidField, NotFound
+from perfpilot.core.outbound import OutboundKind, OutboundPolicy, OutboundRefused
 from perfpilot.models import Webhook, WebhookDelivery
 from perfpilot.webhooks import repository
 from perfpilot.webhooks.payloads import webhook_test_payload
@@ -228,8 +230,22 @@ async def list_webhooks(session: AsyncSession) -> Sequence[Webhook]:
     return await repository.list_webhooks(session)
 
 
-async def create_webhook(session: AsyncSession, body: WebhookIn) -> tuple[Webhook, str]:
+async def check_destination(policy: OutboundPolicy, url: str) -> None:
+    """422 naming `url` when its host is, or resolves to, an address webhooks may not reach.
+
+    The dispatcher checks again at each connection: DNS answers can change after this."""
+    try:
+        await policy.check_url(url, OutboundKind.webhook)
+    except OutboundRefused as exc:
+        detail = {"field": "url", "in": "body", "message": str(exc), "type": "outbound_refused"}
+        raise InvalidField(f"Invalid request: url: {exc}", details=[detail]) from None
+
+
+async def create_webhook(
+    session: AsyncSession, body: WebhookIn, *, policy: OutboundPolicy
+) -> tuple[Webhook, str]:
     """The new subscription and its secret (generated when none was given)."""
+    await check_destination(policy, body.url)
     secret = body.secret or generate_secret()
     now = datetime.now(UTC)
     webhook = Webhook(
@@ -249,11 +265,12 @@ async def create_webhook(session: AsyncSession, body: WebhookIn) -> tuple[Webhoo
 
 
 async def update_webhook(
-    session: AsyncSession, webhook_id: uuid.UUID, body: WebhookUpdate
+    session: AsyncSession, webhook_id: uuid.UUID, body: WebhookUpdate, *, policy: OutboundPolicy
 ) -> Webhook:
     webhook = await get_webhook(session, webhook_id)
     fields = body.model_fields_set
     if body.url is not None:
+        await check_destination(policy, body.url)
         webhook.url = body.url
     if body.secret is not None:
         webhook.secret = body.secret
@@ -279,11 +296,16 @@ async def delete_webhook(session: AsyncSession, webhook_id: uuid.UUID) -> Webhoo
 
 
 async def list_deliveries(
-    session: AsyncSession, webhook_id: uuid.UUID, *, status: str | None, limit: int
+    session: AsyncSession,
+    webhook_id: uuid.UUID,
+    *,
+    status: str | None,
+    limit: int,
+    reveal_response: bool,
 ) -> list[DeliveryOut]:
     await get_webhook(session, webhook_id)
     rows = await repository.list_deliveries(session, webhook_id, status=status, limit=limit)
-    return [delivery_out(d) for d in rows]
+    return [delivery_out(d, reveal_response=reveal_response) for d in rows]
 
 
 def webhook_out(webhook: Webhook, *, reveal_url: bool = True) -> WebhookOut:
@@ -300,8 +322,17 @@ def webhook_created(webhook: Webhook, secret: str) -> WebhookCreated:
     return WebhookCreated(**webhook_out(webhook).model_dump(), secret=secret)
 
 
-def delivery_out(delivery: WebhookDelivery) -> DeliveryOut:
+# "HTTP 503: <start of the receiver's body>": the status is ours to show, the body is not
+_HTTP_ERROR = re.compile(r"(HTTP \d{3})\b.*", re.DOTALL)
+
+
+def delivery_out(delivery: WebhookDelivery, *, reveal_response: bool = True) -> DeliveryOut:
+    """A delivery; without `reveal_response`, `lastError` keeps a receiver's status code but
+    not the start of its response body (which may be anything the URL answers)."""
     pending = delivery.status == "pending"
+    last_error = delivery.last_error
+    if not reveal_response and last_error is not None:
+        last_error = _HTTP_ERROR.sub(r"\1", last_error)
     return DeliveryOut(
         id=delivery.id,
         webhook_id=delivery.webhook_id,
@@ -312,7 +343,7 @@ def delivery_out(delivery: WebhookDelivery) -> DeliveryOut:
         next_attempt_at=delivery.next_attempt_at if pending else None,
         last_attempt_at=delivery.last_attempt_at,
         last_status_code=delivery.last_status_code,
-        last_error=delivery.last_error,
+        last_error=last_error,
         event_at=delivery.event_at,
         created_at=delivery.created_at,
         delivered_at=delivery.delivered_at,

@@ -1,0 +1,91 @@
+"""How uvicorn serves the app: `perfpilot serve` and the tests' live server share these options.
+
+uvicorn's httptools parser buffers a header of any size before the app sees it (a 30 MB
+`Authorization` header was read whole and answered). The protocol below counts the bytes of
+each request head as they arrive and answers 431 (in the error envelope) once the head passes
+MAX_REQUEST_HEAD_BYTES without being complete, so memory stays bounded by the cap plus one read.
+RequestFrameMiddleware applies the finer cap on header fields (MAX_HEADER_BYTES) under any server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from perfpilot.core.errors import HeadersTooLarge, error_body
+
+# request line + header lines of one request; header fields alone are capped lower, in the
+# middleware (16 KiB), so this only has to stop what never finishes arriving
+MAX_REQUEST_HEAD_BYTES = 64 * 1024
+# after a 431, what is still arriving is read and dropped (so the client, still sending, can
+# read the answer instead of a reset) for at most this long and this much
+_LINGER_SECONDS = 2.0
+_LINGER_MAX_BYTES = 64 * 1024 * 1024
+
+
+def _too_large_response() -> bytes:
+    error = HeadersTooLarge(f"Request head exceeds the {MAX_REQUEST_HEAD_BYTES} byte limit")
+    body = orjson.dumps(error_body(error.code, error.message))
+    head = (
+        "HTTP/1.1 431 Request Header Fields Too Large\r\n"
+        "content-type: application/json\r\n"
+        "x-content-type-options: nosniff\r\n"
+        f"content-length: {len(body)}\r\n"
+        "connection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+class HeadCappedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a bound on the bytes of an incomplete request head."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._heads_done = 0  # request heads parsed on this connection
+        self._in_head = True  # not inside a request's body
+        self._head_bytes = 0  # bytes received since the last complete head
+        self._discarded: int | None = None  # bytes dropped since the 431, once answered
+
+    def data_received(self, data: bytes) -> None:
+        if self._discarded is not None:
+            self._discarded += len(data)
+            if self._discarded > _LINGER_MAX_BYTES:
+                self.transport.close()
+            return
+        heads_before, in_head_before = self._heads_done, self._in_head
+        super().data_received(data)
+        if self._heads_done != heads_before:
+            self._head_bytes = 0  # a head completed in this chunk; the rest is body or a new head
+            return
+        if not (in_head_before and self._in_head):
+            return  # body (the first bytes of a next head may go uncounted: one chunk at most)
+        self._head_bytes += len(data)
+        if self._head_bytes > MAX_REQUEST_HEAD_BYTES and not self.transport.is_closing():
+            self._discarded = 0
+            self.transport.write(_too_large_response())
+            if self.transport.can_write_eof():
+                self.transport.write_eof()
+            self.loop.call_later(_LINGER_SECONDS, self.transport.close)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head = True
+
+    def on_headers_complete(self) -> None:
+        self._heads_done += 1
+        self._in_head = False
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head = True
+
+
+def uvicorn_options() -> dict[str, Any]:
+    """Options for uvicorn.run / uvicorn.Config shared by `serve` and the test server."""
+    return {
+        "http": HeadCappedHttpToolsProtocol,
+        "server_header": False,
+    }
