@@ -16,12 +16,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 
 from perfpilot.core.outbound import OutboundPolicy
 from perfpilot.models import Webhook
 from perfpilot.webhooks import repository
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, make_settings, start_server
 from tests.webhook_receiver import WebhookReceiver
 
 FAST: dict[str, Any] = {
@@ -199,6 +200,30 @@ async def test_a_name_that_rebinds_is_checked_again_and_pinned_at_delivery(
     assert queued.status_code == 202
     [request] = await receiver.wait_for(1)
     assert request.header("host") == f"hooks.rebind.test:{receiver.port}"
+
+
+async def test_a_restart_with_a_narrower_allow_list_stops_deliveries_to_what_it_closed(
+    clean_database: str, tmp_path: Any, receiver: WebhookReceiver
+) -> None:
+    """Created while loopback was allowed; the operator then drops it from the setting."""
+    hook_id = ""
+    for allow in (["127.0.0.0/8"], []):
+        settings = make_settings(clean_database, tmp_path, **FAST, outbound_allow=allow)
+        server, task, (app, port) = await start_server(settings)
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+                s = LiveServer(base_url="", ctx=app.state.ctx, client=client)
+                if not hook_id:
+                    created = await post_hook(s, receiver.url)
+                    assert created.status_code == 201, created.text
+                    hook_id = created.json()["data"]["id"]
+                    continue
+                delivery = await send_test_and_wait_dead(s, hook_id)
+                assert LOOPBACK in delivery["lastError"]
+                assert receiver.requests == []
+        finally:
+            server.should_exit = True
+            await task
 
 
 # --- the allow-list ---------------------------------------------------------------------------
