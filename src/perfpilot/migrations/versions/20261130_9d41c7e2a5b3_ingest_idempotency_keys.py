@@ -6,7 +6,7 @@ second request with the same key, so a retried batch is stored once. The row kee
 response, replayed to a repeat; created_at lets the retention loop prune rows past 24 hours.
 
 Revision ID: 9d41c7e2a5b3
-Revises: 3f6b2d8e1a90
+Revises: 9d4e2c7b1f05
 Create Date: 2026-11-30 18:00:00
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "9d41c7e2a5b3"
-down_revision: str | Sequence[str] | None = "3f6b2d8e1a90"
+down_revision: str | Sequence[str] | None = "9d4e2c7b1f05"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
