@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 
+from perfpilot.core.errors import validation_details
 from perfpilot.metrics.canonical import CanonicalSample, canonical, parse_batch
 from perfpilot.metrics.repository import bind_rows
 from perfpilot.metrics.schemas import MetricBatchIn
@@ -59,7 +60,10 @@ def units_for(metric_type: str) -> list[Any]:
     return [None, spec.canonical, *spec.factors, spec.canonical.upper(), "", "hours", 5]
 
 
-NO_NUL = st.characters(exclude_characters="\x00")  # NUL in metadata is refused (PostgreSQL)
+# Valid text: no NUL (refused in metadata: PostgreSQL) and no lone surrogates (refused
+# everywhere: not Unicode). With exclude_characters alone, hypothesis also draws surrogates.
+NO_NUL = st.characters(codec="utf-8", exclude_characters="\x00")
+LONE_SURROGATES = st.sampled_from(["\ud800", "\udfff", "a\udc00b", "\ude00\ud83d"])
 
 json_scalars = st.one_of(
     st.none(),
@@ -67,6 +71,7 @@ json_scalars = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=12),
+    LONE_SURROGATES,
 )
 json_values = st.recursive(
     json_scalars,
@@ -123,7 +128,7 @@ def samples(draw: st.DrawFn) -> dict[str, Any]:
         "serviceName": draw(
             mostly(
                 st.sampled_from(["ai-chat", "svc.1:a_b"]),
-                st.sampled_from(["-bad", "", "x" * 101, 5]),
+                st.sampled_from(["-bad", "", "x" * 101, 5, "svc\ud800"]),
             )
         ),
         "metricType": metric_type,
@@ -133,14 +138,17 @@ def samples(draw: st.DrawFn) -> dict[str, Any]:
                 st.one_of(
                     st.floats(allow_nan=True, allow_infinity=True),
                     st.integers(min_value=-10, max_value=2**64),
-                    st.sampled_from(["1.5", "abc", True, None, 1e308]),
+                    st.sampled_from(["1.5", "100", "abc", True, False, None, 1e308]),
+                    # around the finite bound (1e15 canonical), before and after conversion
+                    st.sampled_from([1e15, 1e15 + 0.125, 1e12, 1e12 + 0.001, 1e13, 2**50, -1e15]),
+                    st.floats(min_value=9e14, max_value=1.1e15),
                 ),
             )
         ),
     }
     if draw(st.booleans()):
         accepted = [None, spec.canonical, *spec.factors]
-        odd = [spec.canonical.upper(), "", "hours", 5]
+        odd = [spec.canonical.upper(), "", "hours", 5, "\ud800", True]
         item["unit"] = draw(mostly(st.sampled_from(accepted), st.sampled_from(odd)))
     if draw(st.booleans()):
         item["timestamp"] = draw(timestamps)
@@ -224,6 +232,84 @@ def test_ordinary_valid_batches_take_the_fast_path(items: list[dict[str, Any]]) 
 )
 def test_unusual_bodies_are_left_to_the_reference(raw: bytes) -> None:
     assert parse_batch(raw) is None
+
+
+def reference_errors(raw: bytes) -> list[dict[str, Any]]:
+    """The reference's verdict on a body as the API reports it (empty: accepted)."""
+    try:
+        MetricBatchIn.model_validate(json.loads(raw))
+    except ValidationError as exc:
+        return validation_details(exc.errors())
+    return []
+
+
+def one_sample(**fields: Any) -> bytes:
+    item = {"serviceName": "svc", "metricType": "latency", "value": 1} | fields
+    return json.dumps({"samples": [{k: v for k, v in item.items() if v is not None}]}).encode()
+
+
+@pytest.mark.parametrize("value", ["100", "1.5", True, False, [1], {"v": 1}])
+def test_a_value_must_be_a_json_number_on_both_paths(value: Any) -> None:
+    raw = one_sample(value=value)
+    assert parse_batch(raw) is None
+    [detail] = reference_errors(raw)
+    assert detail["field"] == "samples.0.value"
+    assert "number" in detail["message"]
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "accepted"),
+    [
+        (1e15, "ms", True),
+        (1e12, "s", True),  # 1e15 ms exactly
+        (1e15 + 0.125, "ms", False),
+        (1e13, "s", False),  # 1e16 ms once converted
+        (1e12 + 0.001, "s", False),
+        (1.0000000000000002e12, "s", False),
+        (1e18, "us", True),  # 1e15 ms
+        (1e30, "b", False),
+        (1e308, "s", False),  # inf once converted
+        (2**60, None, False),
+    ],
+)
+def test_canonical_values_beyond_the_finite_bound_are_rejected_on_both_paths(
+    value: float, unit: str | None, accepted: bool
+) -> None:
+    metric_type = "memory" if unit == "b" else "latency"
+    raw = one_sample(metricType=metric_type, value=value, unit=unit)
+    fast = parse_batch(raw)
+    errors = reference_errors(raw)
+    assert (fast is not None) is accepted
+    if accepted:
+        assert not errors
+        assert fast is not None and fast[0].value <= 1e15
+        return
+    [detail] = errors
+    assert detail["field"] == "samples.0.value"
+    assert "1e+15" in detail["message"], detail
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "says"),
+    [
+        ({"serviceName": "svc\ud800"}, "samples.0.serviceName", "must be valid Unicode"),
+        ({"metricType": "\udfff"}, "samples.0.metricType", "must be valid Unicode"),
+        ({"unit": "m\ud800"}, "samples.0.unit", "must be valid Unicode"),
+        ({"metadata": {"k": "\ud800"}}, "samples.0.metadata", "metadata.k must be valid Unicode"),
+        ({"metadata": {"\udc00": 1}}, "samples.0.metadata", "key '\\udc00'"),
+        ({"metadata": {"a": [{"b": "\ude00\ud83d"}]}}, "samples.0.metadata", "metadata.a.0.b"),
+        ({"\ud800": 1}, "samples.0", "must be valid Unicode"),  # an unknown field's name
+    ],
+)
+def test_lone_surrogates_are_refused_on_both_paths_naming_the_field(
+    fields: dict[str, Any], field: str, says: str
+) -> None:
+    raw = one_sample(**fields)
+    assert b"\\ud" in raw or b"\\ude" in raw  # json.dumps escapes them: valid JSON text
+    assert parse_batch(raw) is None
+    [detail] = reference_errors(raw)
+    assert detail["field"] == field
+    assert says in detail["message"], detail
 
 
 def test_new_ids_are_random_version_4_uuids_in_canonical_text_form() -> None:

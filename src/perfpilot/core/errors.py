@@ -15,6 +15,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = structlog.get_logger("perfpilot.errors")
 
+# What a string holding a lone UTF-16 surrogate (from a "\\ud800"-style JSON escape) is told.
+LONE_SURROGATE_MESSAGE = (
+    "must be valid Unicode: a lone surrogate escape (\\ud800-\\udfff) is not allowed"
+)
+
 
 class PerfpilotError(Exception):
     """Base of every error a client may see."""
@@ -130,9 +135,12 @@ def validation_details(errors: Sequence[Any], *, drop_prefix: int = 0) -> list[d
     details: list[dict[str, Any]] = []
     for err in errors:
         loc = [str(p) for p in err.get("loc", ())][drop_prefix:]
+        message = _clean_message(str(err.get("msg", "invalid")))
+        if err.get("type") == "string_unicode":  # pydantic's words for a lone "\ud800" escape
+            message = LONE_SURROGATE_MESSAGE
         detail: dict[str, Any] = {
             "field": ".".join(loc) or "body",
-            "message": _clean_message(str(err.get("msg", "invalid"))),
+            "message": message,
             "type": err.get("type", "value_error"),
         }
         # batch items: name the index explicitly so clients need not parse the path

@@ -36,7 +36,7 @@ from perfpilot.metrics.schemas import (
     ServiceName,
     metadata_json,
 )
-from perfpilot.metrics.units import METRIC_SPECS, MetricType
+from perfpilot.metrics.units import METRIC_SPECS, VALUE_BOUND, MetricType
 
 
 class CanonicalSample(NamedTuple):
@@ -72,7 +72,7 @@ class _LeanSample(TypedDict):
     serviceName: ServiceName
     metricType: MetricType
     unit: NotRequired[Annotated[str, Field(max_length=16)] | None]
-    value: float
+    value: Annotated[float, Field(strict=True)]
     timestamp: NotRequired[datetime | None]
     metadata: NotRequired[dict[str, Any]]
 
@@ -87,14 +87,14 @@ _LEAN_BATCH: TypeAdapter[_LeanBatch] = TypeAdapter(_LeanBatch)
 # (metric type, unit as sent) -> factor to the canonical unit: the exact spellings only; any
 # other spelling MetricIn may still accept (e.g. "MS") takes the reference path.
 _FACTORS: dict[tuple[str, str | None], float] = {}
-# metric type -> (canonical unit, minimum, maximum)
+# metric type -> (canonical unit, minimum, maximum): the type's range within +-VALUE_BOUND
 _RANGES: dict[str, tuple[str, float, float]] = {}
 for _type, _spec in METRIC_SPECS.items():
     _FACTORS[(_type, None)] = _FACTORS[(_type, _spec.canonical)] = 1.0
     for _unit, _factor in _spec.factors.items():
         _FACTORS[(_type, _unit)] = _factor
-    _maximum = math.inf if _spec.maximum is None else _spec.maximum
-    _RANGES[_type] = (_spec.canonical, _spec.minimum, _maximum)
+    _maximum = VALUE_BOUND if _spec.maximum is None else min(_spec.maximum, VALUE_BOUND)
+    _RANGES[_type] = (_spec.canonical, max(_spec.minimum, -VALUE_BOUND), _maximum)
 
 
 def parse_batch(raw: bytes) -> list[CanonicalSample] | None:

@@ -6,6 +6,8 @@ future. A 201 is only sent after its future resolves, so a 201 means committed, 
 grows with concurrency instead of paying one fsync per request. Rows arrive already bound for
 the driver (repository.bind_rows), so a commit is one executemany. When the database refuses a
 row, the group is committed again request by request: only the request holding it fails.
+A request sent with an `Idempotency-Key` brings its key row, committed in the same transaction
+as its samples: a repeat of a live key is such a refused row (the key's primary key).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -29,11 +32,13 @@ log = structlog.get_logger("perfpilot.ingest")
 
 @dataclass(slots=True)
 class _Submission:
-    """One request's rows: as published (rows) and as bound for the driver (stored)."""
+    """One request's rows: as published (rows) and as bound for the driver (stored), and its
+    idempotency key row, if any."""
 
     rows: Sequence[SampleRow]
     stored: list[StoredRow]
     future: asyncio.Future[None]
+    key: dict[str, Any] | None = None
 
 
 def _rejected_rows(exc: Exception) -> bool:
@@ -90,16 +95,24 @@ class IngestWriter:
     def alive(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    async def submit(self, rows: Sequence[SampleRow], metadata_json: Sequence[str]) -> None:
+    async def submit(
+        self,
+        rows: Sequence[SampleRow],
+        metadata_json: Sequence[str],
+        *,
+        key: dict[str, Any] | None = None,
+    ) -> None:
         """Return once the rows are committed; raise what the commit raised.
 
         `metadata_json` is each row's metadata as stored, serialised once by validation.
+        `key` is an idempotency key row, committed with the rows or not at all (an
+        IntegrityError when the key is already recorded).
         """
         if self._closing or not self.alive:
             raise RuntimeError("ingest writer is not running")
         stored = repository.bind_rows(rows, metadata_json, dialect=self._dialect)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Submission(rows, stored, future))
+        self._pending.append(_Submission(rows, stored, future, key))
         self._wakeup.set()
         await future
 
@@ -124,7 +137,9 @@ class IngestWriter:
                 continue
             group = self._take_group()
             try:
-                await self._insert([row for s in group for row in s.stored])
+                await self._insert(
+                    [row for s in group for row in s.stored], [s.key for s in group if s.key]
+                )
             except Exception as exc:  # the writer keeps going
                 log.error(
                     "group_commit_failed",
@@ -147,7 +162,7 @@ class IngestWriter:
         committed: list[SampleRow] = []
         for submission in group:
             try:
-                await self._insert(submission.stored)
+                await self._insert(submission.stored, [submission.key] if submission.key else [])
             except Exception as exc:
                 _fail(submission, exc)
                 continue
@@ -156,9 +171,11 @@ class IngestWriter:
         if committed:
             self._after_commit(committed)
 
-    async def _insert(self, stored: list[StoredRow]) -> None:
+    async def _insert(self, stored: list[StoredRow], keys: list[dict[str, Any]]) -> None:
         async with self._engine.begin() as connection:
             await repository.insert_samples(connection, stored)
+            if keys:
+                await repository.insert_idempotency_keys(connection, keys)
 
     def _after_commit(self, rows: list[SampleRow]) -> None:
         telemetry = self._telemetry

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, delete, func, or_, select
+from sqlalchemy import Table, and_, bindparam, delete, func, or_, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from perfpilot.metrics.stream import SampleRow
-from perfpilot.models import PerformanceMetric
+from perfpilot.models import IDEMPOTENCY_KEY_TTL, IdempotencyKey, PerformanceMetric
 
 _table = cast(Table, PerformanceMetric.__table__)
 _insert = _table.insert()
@@ -134,3 +134,67 @@ async def delete_samples_older_than(
 
 async def count_samples(session: AsyncSession) -> int:
     return int((await session.execute(select(func.count()).select_from(_table))).scalar_one())
+
+
+# Idempotency keys of ingestion requests (POST /metrics, /metrics/batch).
+_keys = cast(Table, IdempotencyKey.__table__)
+_delete_expired_key = delete(_keys).where(
+    _keys.c.subject == bindparam("b_subject"),
+    _keys.c.key == bindparam("b_key"),
+    _keys.c.created_at <= bindparam("b_expired_before", type_=_keys.c.created_at.type),
+)
+
+
+async def find_idempotency_key(
+    connection: AsyncConnection, *, subject: str, key: str, now: datetime
+) -> tuple[str, int, str] | None:
+    """(request_hash, status_code, response_body) of a key still live at `now`."""
+    query = select(_keys.c.request_hash, _keys.c.status_code, _keys.c.response_body).where(
+        _keys.c.subject == subject,
+        _keys.c.key == key,
+        _keys.c.created_at > now - IDEMPOTENCY_KEY_TTL,
+    )
+    row = (await connection.execute(query)).first()
+    return None if row is None else (row.request_hash, row.status_code, row.response_body)
+
+
+async def insert_idempotency_keys(
+    connection: AsyncConnection, keys: Sequence[dict[str, Any]]
+) -> None:
+    """Record key rows in the caller's transaction (the one inserting their samples). A row
+    of the same (subject, key) past its lifetime is replaced; a live one makes the insert
+    fail (IntegrityError): the primary key is what stops a second commit."""
+    await connection.execute(
+        _delete_expired_key,
+        [
+            {
+                "b_subject": k["subject"],
+                "b_key": k["key"],
+                "b_expired_before": k["created_at"] - IDEMPOTENCY_KEY_TTL,
+            }
+            for k in keys
+        ],
+    )
+    await connection.execute(_keys.insert(), list(keys))
+
+
+async def delete_idempotency_keys_older_than(
+    connection: AsyncConnection, cutoff: datetime, *, chunk: int
+) -> int:
+    """Delete at most `chunk` idempotency keys recorded before cutoff; returns how many went."""
+    oldest = (
+        select(_keys.c.subject, _keys.c.key)
+        .where(_keys.c.created_at < cutoff)
+        .order_by(_keys.c.created_at)
+        .limit(chunk)
+    )
+    rows = (await connection.execute(oldest)).all()
+    if not rows:
+        return 0
+    await connection.execute(
+        delete(_keys).where(
+            _keys.c.subject == bindparam("b_subject"), _keys.c.key == bindparam("b_key")
+        ),
+        [{"b_subject": subject, "b_key": key} for subject, key in rows],
+    )
+    return len(rows)

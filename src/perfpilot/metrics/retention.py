@@ -1,6 +1,6 @@
-"""Deletes raw samples and finished webhook deliveries past the retention period, in chunks,
-so no single transaction grows large or holds the write lock for long (SQLite has one
-writer)."""
+"""Deletes raw samples and finished webhook deliveries past the retention period, and
+ingestion idempotency keys past their 24 hours, in chunks, so no single transaction grows
+large or holds the write lock for long (SQLite has one writer)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,11 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from perfpilot.core.config import Settings
-from perfpilot.metrics.repository import delete_samples_older_than
+from perfpilot.metrics.repository import (
+    delete_idempotency_keys_older_than,
+    delete_samples_older_than,
+)
+from perfpilot.models import IDEMPOTENCY_KEY_TTL
 from perfpilot.webhooks.repository import delete_finished_deliveries
 
 log = structlog.get_logger("perfpilot.retention")
@@ -40,6 +44,7 @@ class RetentionLoop:
         self.deleted_total = 0
         self._lock = asyncio.Lock()
         self.deliveries_deleted_total = 0
+        self.keys_deleted_total = 0
 
     @property
     def alive(self) -> bool:
@@ -64,6 +69,12 @@ class RetentionLoop:
         deleted = await self._in_chunks(delete_samples_older_than, cutoff)
         # finished webhook deliveries follow the same retention; pending ones are kept
         self.deliveries_deleted_total += await self._in_chunks(delete_finished_deliveries, cutoff)
+        # idempotency keys are honoured for 24 hours, whatever the samples' retention
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        expired = now - IDEMPOTENCY_KEY_TTL
+        self.keys_deleted_total += await self._in_chunks(
+            delete_idempotency_keys_older_than, expired
+        )
         self.deleted_total += deleted
         if deleted:
             log.info("retention_deleted", samples=deleted, cutoff=cutoff.isoformat())

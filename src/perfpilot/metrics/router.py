@@ -6,16 +6,19 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Body, Query, Response, status
+from fastapi import APIRouter, Body, Query, Request, Response, status
 
+from perfpilot.core.auth import Principal
 from perfpilot.core.deps import ContextDep, IngestAuth, SessionDep, ViewerAuth
 from perfpilot.core.errors import InvalidField
 from perfpilot.core.schemas import Envelope, ListEnvelope
-from perfpilot.metrics import service
+from perfpilot.metrics import idempotency, service
 from perfpilot.metrics.batch_route import BatchRoute
-from perfpilot.metrics.canonical import IngestBatch
+from perfpilot.metrics.canonical import IngestBatch, canonical
+from perfpilot.metrics.idempotency import IdempotencyKeyHeader, RequestKey
 from perfpilot.metrics.repository import SampleFilter
 from perfpilot.metrics.schemas import BatchResult, MetricIn, MetricOut
+from perfpilot.metrics.stream import SampleRow
 from perfpilot.metrics.units import MetricType
 
 router = APIRouter(prefix="/metrics", tags=["metrics"])
@@ -34,32 +37,75 @@ def _aware(value: datetime | None, field: str) -> datetime | None:
         ) from None
 
 
-@router.post(
-    "",
-    status_code=status.HTTP_201_CREATED,
-    response_model=Envelope[MetricOut],
-    summary="Record one performance sample",
-    description="Validates, converts to the canonical unit, commits, then returns the stored "
-    "sample. A 201 means the sample is committed and will be evaluated by the rules.",
-)
-async def post_metric(body: MetricIn, ctx: ContextDep, _: IngestAuth) -> Envelope[MetricOut]:
-    [row] = await service.record_samples(ctx.ingest, [body])
-    return Envelope(data=service.row_out(row), message="Performance metric recorded successfully")
+async def _request_key(
+    request: Request, principal: Principal, key: str | None
+) -> RequestKey | None:
+    if key is None:
+        return None
+    body = await request.body()  # read and kept by the body's parsing: no second read
+    return RequestKey.of(principal.subject, key, route=request.url.path, body=body)
 
 
-async def post_metric_batch(
-    body: Annotated[IngestBatch, Body()], ctx: ContextDep, _: IngestAuth
-) -> Response:
-    rows = await service.record_canonical(ctx.ingest, body.samples)
+def _sample_body(rows: list[SampleRow]) -> bytes:
+    [row] = rows
+    message = "Performance metric recorded successfully"
+    envelope = Envelope[MetricOut](data=service.row_out(row), message=message)
+    return envelope.model_dump_json(by_alias=True).encode()
+
+
+def _batch_body(rows: list[SampleRow]) -> bytes:
     # Envelope[BatchResult] as FastAPI would render it, without 10,000 ids through pydantic
-    content = orjson.dumps(
+    return orjson.dumps(
         {
             "success": True,
             "data": {"accepted": len(rows), "ids": [r["id"] for r in rows]},
             "message": f"{len(rows)} performance metrics recorded successfully",
         }
     )
-    return Response(content, status_code=status.HTTP_201_CREATED, media_type="application/json")
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Envelope[MetricOut],
+    responses=idempotency.RESPONSES,
+    summary="Record one performance sample",
+    description="Validates, converts to the canonical unit, commits, then returns the stored "
+    "sample. A 201 means the sample is committed and will be evaluated by the rules. Send an "
+    "`Idempotency-Key` to make a retry safe.",
+)
+async def post_metric(
+    body: MetricIn,
+    ctx: ContextDep,
+    principal: IngestAuth,
+    request: Request,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    result = await service.record_once(
+        ctx.ingest,
+        ctx.engine,
+        [canonical(body)],
+        key=await _request_key(request, principal, idempotency_key),
+        render=_sample_body,
+    )
+    return result.response()
+
+
+async def post_metric_batch(
+    body: Annotated[IngestBatch, Body()],
+    ctx: ContextDep,
+    principal: IngestAuth,
+    request: Request,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    result = await service.record_once(
+        ctx.ingest,
+        ctx.engine,
+        body.samples,
+        key=await _request_key(request, principal, idempotency_key),
+        render=_batch_body,
+    )
+    return result.response()
 
 
 router.add_api_route(
@@ -69,9 +115,11 @@ router.add_api_route(
     route_class_override=BatchRoute,
     status_code=status.HTTP_201_CREATED,
     response_model=Envelope[BatchResult],
+    responses=idempotency.RESPONSES,
     summary="Record up to 10,000 samples at once",
     description="All or nothing: one invalid item rejects the batch and the error names its "
-    "index (`details[].index`, field `samples.<i>.<field>`).",
+    "index (`details[].index`, field `samples.<i>.<field>`). Send an `Idempotency-Key` to make "
+    "a retry after a timeout safe: the batch is stored once.",
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 import uuid
 from datetime import UTC, datetime
@@ -11,11 +12,14 @@ from typing import Annotated, Any
 import orjson
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from perfpilot.core.errors import LONE_SURROGATE_MESSAGE
 from perfpilot.core.schemas import CamelModel
 from perfpilot.metrics.units import (
     METRIC_SPECS,
+    VALUE_BOUND,
     MetricType,
     UnitError,
+    bound_error,
     conversion_factor,
     range_error,
 )
@@ -36,11 +40,38 @@ MAX_FUTURE_SKEW_SECONDS = 300.0
 MAX_BATCH_SAMPLES = 10_000
 
 
+# A str holding a code point in U+D800..U+DFFF came from a lone "\\ud800"-style JSON escape
+# (a well-formed pair decodes to one code point): it is not Unicode text and cannot be stored.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def surrogate_path(value: Any, path: str) -> str | None:
+    """Where the first string (key or value) holding a lone surrogate is, or None."""
+    if isinstance(value, str):
+        return path if _SURROGATE.search(value) else None
+    items: Any = ()
+    if isinstance(value, dict):
+        for key in value:
+            if _SURROGATE.search(key):
+                return f"{path} key {key!a}"
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    for key, item in items:
+        found = surrogate_path(item, f"{path}.{key}")
+        if found:
+            return found
+    return None
+
+
 def metadata_json(metadata: dict[str, Any]) -> bytes:
     """Metadata as stored (compact JSON); ValueError when it is too big or not storable."""
     try:
         raw = orjson.dumps(metadata)
     except orjson.JSONEncodeError as exc:  # > 64-bit integers, lone surrogates, deep nesting
+        where = surrogate_path(metadata, "metadata")
+        if where:
+            raise ValueError(f"{where} {LONE_SURROGATE_MESSAGE}") from None
         raise ValueError(f"metadata cannot be stored as JSON: {exc}") from None
     if len(raw) > MAX_METADATA_BYTES:
         raise ValueError(f"metadata must serialise to at most {MAX_METADATA_BYTES} bytes")
@@ -71,7 +102,13 @@ class MetricIn(CamelModel):
     service_name: ServiceName
     metric_type: MetricType
     unit: str | None = Field(default=None, max_length=16, examples=["ms"])
-    value: float = Field(examples=[1500])
+    value: float = Field(
+        strict=True,  # a JSON number: "100" and true are rejected, not coerced
+        examples=[1500],
+        description="A JSON number (not a string or boolean), in `unit`; once converted to the "
+        f"canonical unit it must be finite with |value| <= {VALUE_BOUND:g}, and in the type's "
+        "range",
+    )
     timestamp: datetime | None = Field(
         default=None, description="ISO 8601; server time when absent; naive means UTC"
     )
@@ -97,8 +134,9 @@ class MetricIn(CamelModel):
         if metric_type is None or "unit" not in info.data:
             return value  # the type or unit error is reported on its own field
         canonical = value * conversion_factor(metric_type, info.data["unit"])
-        if not math.isfinite(canonical):
-            raise ValueError("value is too large once converted to the canonical unit")
+        problem = bound_error(canonical)  # DESIGN §9: |v| <= 1e15 keeps aggregates finite
+        if problem:
+            raise ValueError(f"value {problem}")
         problem = range_error(metric_type, canonical)
         if problem:
             raise ValueError(problem)

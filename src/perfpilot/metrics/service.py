@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from perfpilot.core.errors import InvalidField
 from perfpilot.core.pagination import decode_cursor, encode_cursor
 from perfpilot.metrics import repository
 from perfpilot.metrics.canonical import CanonicalSample, canonical
+from perfpilot.metrics.idempotency import IngestResponse, RequestKey, earlier_response
 from perfpilot.metrics.ingest import IngestWriter
 from perfpilot.metrics.schemas import MetricIn, MetricOut
 from perfpilot.metrics.stream import SampleRow
@@ -64,6 +66,39 @@ async def record_canonical(
 async def record_samples(writer: IngestWriter, samples: Sequence[MetricIn]) -> list[SampleRow]:
     """Commit samples validated by MetricIn (group commit) and return them as stored."""
     return await record_canonical(writer, [canonical(s) for s in samples])
+
+
+async def record_once(
+    writer: IngestWriter,
+    engine: AsyncEngine,
+    samples: Sequence[CanonicalSample],
+    *,
+    key: RequestKey | None,
+    render: Callable[[list[SampleRow]], bytes],
+) -> IngestResponse:
+    """Commit the samples and answer with `render(rows)` (201); with a key, once only: a
+    repeat of a committed request gets the recorded response and commits nothing."""
+    if key is not None:
+        earlier = await earlier_response(engine, key)
+        if earlier is not None:
+            return earlier
+    rows = build_rows(samples)
+    response = IngestResponse(201, render(rows))
+    try:
+        await writer.submit(
+            rows,
+            [s.metadata_json for s in samples],
+            key=response.key_row(key) if key is not None else None,
+        )
+    except IntegrityError:
+        if key is None:
+            raise
+        # the same key was committed meanwhile (a concurrent repeat): answer as it was answered
+        earlier = await earlier_response(engine, key)
+        if earlier is None:
+            raise
+        return earlier
+    return response
 
 
 def row_out(row: SampleRow) -> MetricOut:

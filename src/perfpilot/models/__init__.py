@@ -4,6 +4,7 @@ from perfpilot.core.db import Base
 from perfpilot.models.actions import OptimizationAction, ServiceState
 from perfpilot.models.alerts import PerformanceAlert, RuleEvaluationState
 from perfpilot.models.autoscaling import GLOBAL_SCOPE, AutoscalingConfig
+from perfpilot.models.idempotency import IDEMPOTENCY_KEY_TTL, IdempotencyKey
 from perfpilot.models.metrics import PerformanceMetric
 from perfpilot.models.reports import OptimizationReport
 from perfpilot.models.rules import OptimizationRule
@@ -11,8 +12,10 @@ from perfpilot.models.webhooks import Webhook, WebhookDelivery
 
 __all__ = [
     "GLOBAL_SCOPE",
+    "IDEMPOTENCY_KEY_TTL",
     "AutoscalingConfig",
     "Base",
+    "IdempotencyKey",
     "OptimizationAction",
     "OptimizationReport",
     "OptimizationRule",
