@@ -42,7 +42,7 @@ from perfpilot.models import (
 )
 from perfpilot.monitoring.events import EventHub
 from perfpilot.monitoring.telemetry import Telemetry
-from perfpilot.rules.service import rule_spec
+from perfpilot.rules.service import InvalidStoredRule, rule_spec
 
 log = structlog.get_logger("perfpilot.engine")
 
@@ -235,17 +235,25 @@ class EngineRunner:
             self.actions.forget_rule(rule_id)  # its action may have changed too
         async with self._sessionmaker() as session:
             rule = await session.get(OptimizationRule, uuid.UUID(rule_id))
+        spec: RuleSpec | None = None
         if rule is None:
-            dropped = self.core.remove_rule(rule_id)
             reason = "rule_deleted"
         else:
-            dropped = self.core.upsert_rule(rule_spec(rule))
-            reason = "rule_disabled" if not rule.is_active else "rule_changed"
+            try:
+                spec = rule_spec(rule)
+            except InvalidStoredRule as exc:
+                log.warning("rule_invalid_skipped", rule_id=rule_id, reason=str(exc))
+                reason = "rule_invalid"
+        if spec is None:
+            dropped = self.core.remove_rule(rule_id)
+        else:
+            dropped = self.core.upsert_rule(spec)
+            reason = "rule_disabled" if not spec.is_active else "rule_changed"
         for pair in dropped:
             step.dropped.append((pair, reason))
             step.dirty.add(pair)
         # open alerts of pairs without state (none pending) still close when the rule stops
-        if rule is None or not rule.is_active:
+        if spec is None or not spec.is_active:
             for pair in [p for p in self._open if p[0] == rule_id and p not in step.dirty]:
                 step.dropped.append((pair, reason))
                 step.dirty.add(pair)

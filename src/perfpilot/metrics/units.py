@@ -41,6 +41,10 @@ METRIC_SPECS: dict[str, MetricSpec] = {
 }
 METRIC_TYPES: tuple[str, ...] = tuple(METRIC_SPECS)
 
+# DESIGN §9 "Finite bound": a canonical value (sample or threshold) satisfies |v| <= 1e15, so
+# no admitted value can overflow an aggregate (1e15 x 100,000 window points is far from 1e308).
+VALUE_BOUND = 1e15
+
 
 class UnitError(ValueError):
     """A unit that the metric type does not accept."""
@@ -62,6 +66,13 @@ def conversion_factor(metric_type: str, unit: str | None) -> float:
 
 def to_canonical(metric_type: str, value: float, unit: str | None) -> float:
     return value * conversion_factor(metric_type, unit)
+
+
+def bound_error(canonical_value: float) -> str | None:
+    """Why a canonical value is not finite or is beyond VALUE_BOUND, or None when it is fine."""
+    if not abs(canonical_value) <= VALUE_BOUND:  # also catches NaN and infinities
+        return f"must be a finite number with |value| <= {VALUE_BOUND:g} after unit conversion"
+    return None
 
 
 def range_error(metric_type: str, canonical_value: float) -> str | None:
