@@ -5,10 +5,11 @@ services' alerts still fire."""
 from __future__ import annotations
 
 import asyncio
+import math
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlalchemy import delete
 from perfpilot.core.auth import Role, TokenAuthority
 from perfpilot.core.config import API_PREFIX
 from perfpilot.core.db import create_engine, create_sessionmaker
-from perfpilot.models import OptimizationRule
+from perfpilot.models import OptimizationRule, PerformanceMetric
 from tests.conftest import TEST_JWT_SECRET, make_settings
 from tests.integration.test_restart_kill import ServerProcess
 
@@ -200,3 +201,57 @@ async def test_a_bad_stored_rule_is_skipped_and_the_server_starts(
     log = (tmp_path / "server.log").read_text()
     assert "rule_invalid_skipped" in log
     assert "Application startup failed" not in log
+
+
+async def test_huge_stored_samples_poison_no_other_service(
+    clean_database: str, tmp_path: Path
+) -> None:
+    async with serving(clean_database, tmp_path, PERFPILOT_ENGINE_TICK_SECONDS="0.2") as api:
+        await api.server.start()
+        avg = await api.rule("avg everywhere", None, aggregation="avg", window=300)
+        total = await api.rule(
+            "sum poison", "poison", aggregation="sum", window=300, threshold=1e15
+        )
+        await api.server.kill()
+
+        # written behind the API's back: the store holds what older versions admitted
+        now = datetime.now(UTC)
+        await write_rows(
+            clean_database,
+            *(
+                PerformanceMetric(
+                    service_name="poison",
+                    metric_type="latency",
+                    value=1.7e308,
+                    unit="ms",
+                    timestamp=now - timedelta(seconds=seconds),
+                    meta={},
+                )
+                for seconds in (20, 10)
+            ),
+        )
+
+        await api.server.start()  # windows are rebuilt with both huge values
+        await api.push(("poison", 10), ("other", 5000))
+        other = await api.wait_for_alert("other", rule_id=avg)  # before the fix: never
+        assert other["currentValue"] == 5000
+        poisoned = await api.wait_for_alert("poison", rule_id=avg)
+        # the mean of 1.7e308, 1.7e308 and 10, computed without overflowing
+        assert math.isclose(poisoned["currentValue"], 1.7e308 / 3 * 2, rel_tol=1e-12)
+        summed = await api.wait_for_alert("poison", rule_id=total)
+        assert summed["currentValue"] == 1.7976931348623157e308  # saturates, never inf
+        optimized = await api.call(
+            "POST",
+            "/optimize",
+            json={"serviceName": "poison", "metricType": "latency", "value": 20},
+        )
+        assert optimized["success"] is True
+        await asyncio.sleep(0.5)  # a few ticks over the huge window
+        await api.server.kill()
+
+        await api.server.start()
+        await asyncio.sleep(0.5)  # ticks again over the reloaded window
+        await api.push(("third", 5000))
+        await api.wait_for_alert("third", rule_id=avg)
+        health = await api.call("GET", "/health")
+        assert health["data"]["services"]["monitoring"] is True, health

@@ -48,6 +48,9 @@ log = structlog.get_logger("perfpilot.engine")
 
 Clock = Callable[[], float]
 
+# A pair that keeps failing is logged at most this often (every failure is counted).
+_FAILURE_LOG_INTERVAL = 60.0
+
 
 @dataclass(frozen=True, slots=True)
 class _Tick:
@@ -115,6 +118,7 @@ class EngineRunner:
         self.events: EventHub | None = None  # live views (SSE); set by create_app
         self._idle = asyncio.Event()
         self._idle.set()
+        self._failure_logged: dict[Pair, float] = {}
 
     # -- EngineControl -------------------------------------------------------------------
     def rule_changed(self, rule_id: str) -> None:
@@ -214,11 +218,13 @@ class EngineRunner:
                 if samples:
                     step.now = max(step.now, max(sample.ts for sample in samples))
                 step.transitions.extend(core.evaluate_batch(samples))
+                self._report_failures()
                 self._telemetry.samples_evaluated.inc(len(samples))
             elif isinstance(item, _Tick):
                 step.now = max(step.now, item.now)
                 step.ticked = True
                 step.transitions.extend(core.tick(item.now))
+                self._report_failures()
             elif isinstance(item, _AlertClosed):
                 core.manual_resolve(*item.pair)
                 self._open.pop(item.pair, None)
@@ -229,6 +235,29 @@ class EngineRunner:
             else:
                 await self._reload_rule(item.rule_id, step)
         return step
+
+    def _report_failures(self) -> None:
+        """Log (throttled per pair) and count the pair evaluations the core isolated."""
+        failures = self.core.take_failures()
+        if not failures:
+            return
+        self._telemetry.engine_failures.labels(stage="evaluate").inc(len(failures))
+        now = time.monotonic()
+        if len(self._failure_logged) > 10_000:
+            self._failure_logged.clear()
+        for failure in failures:
+            pair = (failure.rule_id, failure.service_name)
+            last = self._failure_logged.get(pair)
+            if last is not None and now - last < _FAILURE_LOG_INTERVAL:
+                continue
+            self._failure_logged[pair] = now
+            log.error(
+                "engine_pair_evaluation_failed",
+                rule_id=failure.rule_id,
+                service=failure.service_name,
+                error=repr(failure.error),
+                exc_info=failure.error,
+            )
 
     async def _reload_rule(self, rule_id: str, step: _Step) -> None:
         if self.actions is not None:
