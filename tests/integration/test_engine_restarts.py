@@ -255,3 +255,32 @@ async def test_huge_stored_samples_poison_no_other_service(
         await api.wait_for_alert("third", rule_id=avg)
         health = await api.call("GET", "/health")
         assert health["data"]["services"]["monitoring"] is True, health
+
+
+async def test_a_rule_deleted_under_the_engine_loses_no_other_alert(
+    clean_database: str, tmp_path: Path
+) -> None:
+    async with serving(clean_database, tmp_path) as api:
+        await api.server.start()
+        doomed = await api.rule("doomed", "doomed")
+        every = await api.rule("every service", None, threshold=4000)
+        await api.push(("doomed", 5000))
+        first = await api.wait_for_alert("doomed", rule_id=doomed)
+
+        # The rule's deletion commits while the engine still holds it (as when DELETE /rules
+        # races a batch): its state rows went with it, and the step writes new ones.
+        await write_rows(clean_database, delete_rule=doomed)
+        await api.push(("doomed", 6000), ("other", 5000))
+        other = await api.wait_for_alert("other", rule_id=every)  # before the fix: lost
+        assert other["currentValue"] == 5000
+        for _ in range(100):
+            [closed] = [a for a in await api.alerts("doomed") if a["id"] == first["id"]]
+            if closed["status"] == "resolved":
+                break
+            await asyncio.sleep(0.05)
+        assert closed["resolveReason"] == "rule_deleted"
+        await api.server.kill()
+
+        await api.server.start()
+        await api.push(("third", 5000))
+        await api.wait_for_alert("third", rule_id=every)
