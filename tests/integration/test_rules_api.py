@@ -248,3 +248,63 @@ async def test_unknown_and_malformed_ids(live_server: LiveServer) -> None:
     r = await s.client.get(s.api("/rules/not-a-uuid"), headers=s.auth())
     assert r.status_code == 404  # a malformed id names no record
     assert r.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("condition", "field"),
+    [
+        # finite as sent, infinite (or beyond the 1e15 bound) once in the canonical unit
+        ({"metric": "latency", "threshold": 1e308, "unit": "s"}, "condition.threshold"),
+        ({"metric": "memory", "threshold": 1e306, "unit": "gb"}, "condition.threshold"),
+        ({"metric": "cpu", "threshold": 1e307, "unit": "ratio"}, "condition.threshold"),
+        ({"metric": "latency", "threshold": 2e15}, "condition.threshold"),
+        ({"metric": "latency", "threshold": -2e15}, "condition.threshold"),
+        ({"metric": "latency", "threshold": 2e12, "unit": "s"}, "condition.threshold"),
+        (
+            {"metric": "latency", "threshold": 1, "resolveThreshold": -1e308, "unit": "s"},
+            "condition.resolveThreshold",
+        ),
+    ],
+)
+async def test_thresholds_beyond_the_finite_bound_are_rejected(
+    live_server: LiveServer, condition: dict, field: str
+) -> None:
+    s = live_server
+    body = {
+        "name": "x",
+        "condition": {"operator": "gt", **condition},
+        "action": {"type": "scale_up"},
+    }
+    response = await s.client.post(s.api("/rules"), json=body, headers=s.auth())
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert field in {d["field"] for d in error["details"]}
+    assert field in error["message"]
+    listed = await s.client.get(s.api("/rules"), headers=s.auth())
+    assert listed.json()["count"] == 0
+
+    # the same values through PUT, on a rule that exists
+    rule = await create(s, SEED_RULE)
+    update = {k: v for k, v in condition.items() if k != "metric"}
+    if condition["metric"] != "latency":
+        update["metric"] = condition["metric"]
+    put = await s.client.put(
+        s.api(f"/rules/{rule['id']}"), json={"condition": update}, headers=s.auth()
+    )
+    assert put.status_code == 422, put.text
+    assert field in {d["field"] for d in put.json()["error"]["details"]}
+    stored = await s.client.get(s.api(f"/rules/{rule['id']}"), headers=s.auth())
+    assert stored.json()["data"] == rule
+
+
+async def test_the_bound_itself_is_accepted(live_server: LiveServer) -> None:
+    s = live_server
+    rule = await create(
+        s,
+        {
+            "name": "edge",
+            "condition": {"metric": "latency", "operator": "gt", "threshold": 1e12, "unit": "s"},
+            "action": {"type": "scale_up"},
+        },
+    )
+    assert rule["condition"]["threshold"] == 1e15

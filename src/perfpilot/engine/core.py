@@ -11,7 +11,9 @@ its newest point (enough for "latest value" and no-data checks).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from operator import attrgetter
 from typing import Final
 
@@ -31,6 +33,16 @@ from perfpilot.engine.windows import DEFAULT_WINDOW_CAP, Sample, SlidingWindow
 Pair = tuple[str, str]  # (rule_id, service_name)
 
 _by_ts: Final = attrgetter("ts")
+_FLOAT_MAX: Final = sys.float_info.max
+
+
+@dataclass(frozen=True, slots=True)
+class PairFailure:
+    """One (rule, service) evaluation that raised: skipped, its state left as it was."""
+
+    rule_id: str
+    service_name: str
+    error: Exception
 
 
 def rule_matches(spec: RuleSpec, service_name: str, metric: str) -> bool:
@@ -58,6 +70,7 @@ class EvaluationCore:
     """Evaluate rules against samples and time; see the module docstring for the model."""
 
     __slots__ = (
+        "_failures",
         "_generation",
         "_no_data_after",
         "_rules",
@@ -65,6 +78,7 @@ class EvaluationCore:
         "_specific",
         "_wildcard",
         "_window_cap",
+        "skipped_samples",
     )
 
     def __init__(self, no_data_after: float = 300.0, window_cap: int = DEFAULT_WINDOW_CAP) -> None:
@@ -80,6 +94,10 @@ class EvaluationCore:
         self._series: dict[str, dict[str, _Series]] = {}
         # Bumped on every rule change; series refresh their rule list lazily on next use.
         self._generation = 0
+        # Evaluations that raised since the last take_failures(): one pair's failure never
+        # stops the others' evaluation.
+        self._failures: list[PairFailure] = []
+        self.skipped_samples = 0  # non-finite values, never put in a window
 
     # --- rules -----------------------------------------------------------------------------
 
@@ -180,7 +198,15 @@ class EvaluationCore:
         for sample in sorted(samples, key=_by_ts):
             ingest(sample, None)
 
+    def take_failures(self) -> list[PairFailure]:
+        """Pair evaluations that raised since the last call (for logs and telemetry)."""
+        failures, self._failures = self._failures, []
+        return failures
+
     def _ingest(self, sample: Sample, out: list[AlertTransition] | None) -> None:
+        if not -_FLOAT_MAX <= sample.value <= _FLOAT_MAX:
+            self.skipped_samples += 1  # NaN or infinite: ingestion rejects them; never stored
+            return
         service = sample.service_name
         services = self._series.get(sample.metric_type)
         series = services.get(service) if services is not None else None
@@ -202,22 +228,25 @@ class EvaluationCore:
             return
         states = series.states
         for spec in series.rules:
-            if late:
-                assert newest is not None
-                if ts <= newest - spec.window:
-                    continue  # older than this rule's window
-                value = window.aggregate(spec.aggregation, window=spec.window, now=t)
-            elif spec.aggregation == "last":
-                value = sample.value  # the newest point is this sample
-            else:
-                value = window.aggregate(spec.aggregation, window=spec.window, now=t)
-            # Inline of _apply's first test: an idle pair whose condition is false is the
-            # common case, and it needs neither a call nor an allocation.
-            if (
-                value is None or not condition_holds(spec.operator, value, spec.threshold)
-            ) and spec.rule_id not in states:
-                continue
-            self._apply(spec, service, series, value, t, ts, out)
+            try:
+                if late:
+                    assert newest is not None
+                    if ts <= newest - spec.window:
+                        continue  # older than this rule's window
+                    value = window.aggregate(spec.aggregation, window=spec.window, now=t)
+                elif spec.aggregation == "last":
+                    value = sample.value  # the newest point is this sample
+                else:
+                    value = window.aggregate(spec.aggregation, window=spec.window, now=t)
+                # Inline of _apply's first test: an idle pair whose condition is false is the
+                # common case, and it needs neither a call nor an allocation.
+                if (
+                    value is None or not condition_holds(spec.operator, value, spec.threshold)
+                ) and spec.rule_id not in states:
+                    continue
+                self._apply(spec, service, series, value, t, ts, out)
+            except Exception as exc:  # isolate the pair; the other rules still evaluate
+                self._failures.append(PairFailure(spec.rule_id, service, exc))
 
     def _apply(
         self,
@@ -267,7 +296,11 @@ class EvaluationCore:
         out: list[tuple[RuleSpec, float | None, AlertTransition | None]] = []
         for rule_id in sorted(matching):
             spec = matching[rule_id]
-            aggregate = window.aggregate(spec.aggregation, window=spec.window, now=at)
+            try:
+                aggregate = window.aggregate(spec.aggregation, window=spec.window, now=at)
+            except Exception as exc:  # isolate the pair: shown as "no value"
+                self._failures.append(PairFailure(rule_id, sample.service_name, exc))
+                aggregate = None
             live = existing.states.get(rule_id) if existing is not None else None
             state = RuleState.from_dict(live.to_dict()) if live is not None else RuleState()
             transition = None
@@ -306,8 +339,11 @@ class EvaluationCore:
                 t = now if now > latest else latest
                 window = series.window
                 for spec in series.rules:
-                    value = window.aggregate(spec.aggregation, window=spec.window, now=t)
-                    self._apply(spec, service, series, value, t, None, out)
+                    try:
+                        value = window.aggregate(spec.aggregation, window=spec.window, now=t)
+                        self._apply(spec, service, series, value, t, None, out)
+                    except Exception as exc:  # isolate the pair, as in _ingest
+                        self._failures.append(PairFailure(spec.rule_id, service, exc))
         return out
 
     def _no_data(
@@ -317,7 +353,11 @@ class EvaluationCore:
         if not states:
             return
         for rule_id, state in list(states.items()):
-            transition = mark_no_data(self._rules[rule_id], state, service_name=service, at=now)
+            try:
+                transition = mark_no_data(self._rules[rule_id], state, service_name=service, at=now)
+            except Exception as exc:  # isolate the pair, as in _ingest
+                self._failures.append(PairFailure(rule_id, service, exc))
+                continue
             if state.phase is Phase.INACTIVE:
                 del states[rule_id]
             if transition is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,7 +15,9 @@ from perfpilot.engine.core import EvaluationCore, Pair
 from perfpilot.engine.state_machine import Phase
 from perfpilot.engine.windows import Sample
 from perfpilot.models import OptimizationRule, PerformanceAlert, PerformanceMetric
-from perfpilot.rules.service import rule_spec
+from perfpilot.rules.service import InvalidStoredRule, rule_spec
+
+log = structlog.get_logger("perfpilot.engine")
 
 
 async def restore_core(
@@ -27,7 +30,13 @@ async def restore_core(
 ) -> dict[Pair, uuid.UUID]:
     """Load everything into `core`; returns the open alert of each (rule, service)."""
     for rule in (await session.execute(select(OptimizationRule))).scalars().all():
-        core.upsert_rule(rule_spec(rule))
+        try:
+            spec = rule_spec(rule)
+        except InvalidStoredRule as exc:
+            # one unusable rule must not keep the server down: skip it, GET /rules says why
+            log.warning("rule_invalid_skipped", rule_id=str(rule.id), reason=str(exc))
+            continue
+        core.upsert_rule(spec)
     open_alerts: dict[Pair, uuid.UUID] = {}
     for alert in await alert_repo.open_alerts(session):
         if alert.rule_id is not None:
@@ -38,8 +47,13 @@ async def restore_core(
         state = dict(row.state)
         if state.get("phase") == Phase.FIRING and pair not in open_alerts:
             continue  # resolved by hand while we were down: re-arm from inactive
-        if core.restore(pair[0], pair[1], state):
-            restored.add(pair)
+        try:
+            if core.restore(pair[0], pair[1], state):
+                restored.add(pair)
+        except (TypeError, ValueError) as exc:  # a hand-edited state: start that pair afresh
+            log.warning(
+                "rule_state_invalid_skipped", rule_id=pair[0], service=pair[1], reason=str(exc)
+            )
     for pair, alert_id in open_alerts.items():
         if pair in restored:
             continue

@@ -2,11 +2,18 @@
 
 Time is float seconds since the epoch (UTC). Every aggregation covers the half-open interval
 ``(now - window, now]``, so a point exactly ``window`` seconds old is already out.
+
+Overflow: values must be finite, and no aggregate of finite values raises or returns a
+non-finite number. Ingestion bounds values to |v| <= 1e15 (DESIGN §9), where prefix sums are
+safe; a window holding anything larger (rows written by older versions or by hand) computes
+sums and means exactly, scaled by a power of two, and a ``sum`` beyond the largest float
+saturates at +/- ``sys.float_info.max``.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +35,10 @@ _SORTED_VIEW_MIN: Final = 32
 # Below this many points a sum is computed exactly (fsum) instead of from prefix sums, so the
 # common small windows carry no cancellation error at all.
 _EXACT_SUM_MAX: Final = 64
+# Prefix sums are used only while every kept value is within this bound (DESIGN §9): then even
+# the sum of every point ever kept stays many orders of magnitude below the float range.
+_PREFIX_SUM_BOUND: Final = 1e15
+_FLOAT_MAX: Final = sys.float_info.max
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +62,35 @@ def percentile_cont(sorted_values: Sequence[float], q: float) -> float:
     low = sorted_values[first]
     if first == math.ceil(pos):
         return low
-    return low + (pos - first) * (sorted_values[first + 1] - low)
+    frac = pos - first
+    high = sorted_values[first + 1]
+    spread = high - low
+    if spread == math.inf:  # two finite ranks more than the float range apart
+        return low * (1.0 - frac) + high * frac
+    return low + frac * spread
+
+
+def safe_sum(values: Sequence[float]) -> float:
+    """Exact (correctly rounded) sum of finite values; saturates instead of overflowing."""
+    try:
+        return math.fsum(values)
+    except OverflowError:
+        shift = len(values).bit_length()  # 2**shift > n: the scaled sum cannot overflow
+        total = math.fsum([math.ldexp(v, -shift) for v in values])
+        try:
+            return math.ldexp(total, shift)
+        except OverflowError:
+            return math.copysign(_FLOAT_MAX, total)
+
+
+def safe_mean(values: Sequence[float]) -> float:
+    """Mean of non-empty finite values; finite whatever their size (|mean| <= max |v|)."""
+    n = len(values)
+    try:
+        return math.fsum(values) / n
+    except OverflowError:
+        shift = n.bit_length()
+        return math.ldexp(math.fsum([math.ldexp(v, -shift) for v in values]) / n, shift)
 
 
 class _SortedRange:
@@ -107,7 +146,7 @@ class SlidingWindow:
     only the newest ``cap`` points). The newest point is never evicted.
     """
 
-    __slots__ = ("_cum", "_horizon", "_ranges", "_start", "_ts", "_values", "cap")
+    __slots__ = ("_cum", "_horizon", "_ranges", "_start", "_ts", "_values", "_wide", "cap")
 
     def __init__(self, horizon: float, *, cap: int = DEFAULT_WINDOW_CAP) -> None:
         if not horizon >= 0:
@@ -122,6 +161,8 @@ class SlidingWindow:
         self._values: list[float] = []
         # _cum[i] = values[0] + ... + values[i], for O(1) sum/avg over any slice.
         self._cum: list[float] = []
+        # True while a kept value lies beyond _PREFIX_SUM_BOUND: sums then avoid _cum.
+        self._wide = False
         self._start = 0
         # Sorted views for min/max/percentiles, one per window length queried.
         self._ranges: dict[float, _SortedRange] = {}
@@ -157,7 +198,14 @@ class SlidingWindow:
         return list(zip(self._ts[start:], self._values[start:], strict=True))
 
     def add(self, ts: float, value: float) -> None:
-        """Insert a point (out of order allowed), then evict by age and count."""
+        """Insert a point (out of order allowed), then evict by age and count.
+
+        ``value`` must be finite (ValueError otherwise).
+        """
+        if not -_PREFIX_SUM_BOUND <= value <= _PREFIX_SUM_BOUND:
+            if not -_FLOAT_MAX <= value <= _FLOAT_MAX:
+                raise ValueError("window values must be finite")
+            self._wide = True
         times = self._ts
         values = self._values
         cum = self._cum
@@ -197,6 +245,9 @@ class SlidingWindow:
         # Rebasing keeps prefix sums small, so their rounding error stays bounded by what
         # the window holds rather than growing with everything ever inserted.
         self._cum = list(accumulate(self._values))
+        if self._wide:
+            bound = _PREFIX_SUM_BOUND
+            self._wide = any(not -bound <= v <= bound for v in self._values)
         self._start = 0
         for key, view in list(self._ranges.items()):
             view.lo -= start
@@ -212,10 +263,16 @@ class SlidingWindow:
         return lo, hi
 
     def _sum(self, lo: int, hi: int) -> float:
-        if hi - lo <= _EXACT_SUM_MAX:
-            return math.fsum(self._values[lo:hi])
+        if hi - lo <= _EXACT_SUM_MAX or self._wide:
+            return safe_sum(self._values[lo:hi])
         cum = self._cum
         return cum[hi - 1] - (cum[lo - 1] if lo else 0.0)
+
+    def _mean(self, lo: int, hi: int) -> float:
+        if hi - lo <= _EXACT_SUM_MAX or self._wide:
+            return safe_mean(self._values[lo:hi])
+        cum = self._cum
+        return (cum[hi - 1] - (cum[lo - 1] if lo else 0.0)) / (hi - lo)
 
     def aggregate(self, kind: str, *, window: float, now: float) -> float | None:
         """Aggregate the points with ``now - window < ts <= now``.
@@ -240,7 +297,7 @@ class SlidingWindow:
         if lo == hi:
             return None
         if kind == "avg":
-            return self._sum(lo, hi) / (hi - lo)
+            return self._mean(lo, hi)
         if kind == "sum":
             return self._sum(lo, hi)
         if hi - lo < _SORTED_VIEW_MIN:

@@ -95,6 +95,14 @@ class Telemetry:
             "Samples the rule engine has evaluated (compare with samples ingested for lag)",
             registry=self.registry,
         )
+        self.engine_failures = Counter(
+            "perfpilot_engine_failures",
+            "Engine failures isolated so the rest went on: stage=evaluate (one rule/service "
+            "pair's evaluation raised), step (a step's transaction failed and was retried), "
+            "persist (one pair's writes failed again on the retry and were dropped)",
+            ["stage"],
+            registry=self.registry,
+        )
         self.engine_queue = Gauge(
             "perfpilot_engine_queue_depth",
             "Sample groups and commands waiting for the rule engine",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +34,16 @@ async def list_rules(
         query = query.where(OptimizationRule.metric_type == metric_type)
     query = query.order_by(OptimizationRule.created_at, OptimizationRule.id)
     return (await session.execute(query)).scalars().all()
+
+
+async def missing_rule_ids(session: AsyncSession, rule_ids: Iterable[str]) -> set[str]:
+    """Which of these rule ids no longer name a stored rule."""
+    wanted = {uuid.UUID(rule_id) for rule_id in rule_ids}
+    if not wanted:
+        return set()
+    query = select(OptimizationRule.id).where(OptimizationRule.id.in_(wanted))
+    found = set((await session.execute(query)).scalars().all())
+    return {str(rule_id) for rule_id in wanted - found}
 
 
 async def add_rule(session: AsyncSession, rule: OptimizationRule) -> OptimizationRule:

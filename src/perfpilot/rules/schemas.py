@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from perfpilot.core.schemas import CamelModel
 from perfpilot.metrics.schemas import ServiceName
@@ -48,6 +48,8 @@ class ConditionIn(CamelModel):
 class ConditionOut(CamelModel):
     """A stored condition: every default filled in, thresholds in the canonical unit."""
 
+    model_config = ConfigDict(allow_inf_nan=False)  # a stored infinity makes the rule invalid
+
     metric: str
     operator: str
     threshold: float
@@ -71,6 +73,8 @@ class ActionIn(CamelModel):
 
 
 class ActionOut(CamelModel):
+    model_config = ConfigDict(allow_inf_nan=False)
+
     type: str
     parameters: dict[str, Any]
     priority: str
@@ -103,8 +107,20 @@ class RuleOut(CamelModel):
     name: str
     description: str
     service_name: str | None
-    condition: ConditionOut
-    action: ActionOut
+    condition: ConditionOut | None = Field(
+        description="null only when the stored condition cannot be read (valid is false)"
+    )
+    action: ActionOut | None = Field(
+        description="null only when the stored action cannot be read (valid is false)"
+    )
     is_active: bool
+    valid: bool = Field(
+        default=True,
+        description="false when the stored rule cannot be evaluated (e.g. written to the "
+        "database by hand): the engine skips it until a PUT makes it valid again",
+    )
+    invalid_reason: str | None = Field(
+        default=None, description="What is wrong with the stored rule when valid is false"
+    )
     created_at: datetime
     updated_at: datetime

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from perfpilot.core.errors import InvalidField, NotFound, validation_details
 from perfpilot.engine.state_machine import RuleSpec, resolve_threshold_error
-from perfpilot.metrics.units import METRIC_SPECS, UnitError, conversion_factor
+from perfpilot.metrics.units import METRIC_SPECS, UnitError, bound_error, conversion_factor
 from perfpilot.models import OptimizationRule
 from perfpilot.rules import repository
 from perfpilot.rules.parameters import normalise_parameters
@@ -41,6 +42,9 @@ def stored_condition(condition: ConditionIn) -> dict[str, Any]:
     threshold = condition.threshold * factor
     resolve = condition.resolve_threshold
     resolve_threshold = threshold if resolve is None else resolve * factor
+    _check_bounds(
+        threshold=threshold, resolve_threshold=None if resolve is None else resolve_threshold
+    )
     problem = resolve_threshold_error(condition.operator, threshold, resolve_threshold)
     if problem:
         raise InvalidField(
@@ -63,6 +67,19 @@ def stored_condition(condition: ConditionIn) -> dict[str, Any]:
     ).model_dump(by_alias=True)
 
 
+def _check_bounds(*, threshold: float, resolve_threshold: float | None) -> None:
+    """422 naming each threshold that is not finite or beyond the bound once canonical:
+    such a rule would be stored but could never be evaluated."""
+    details = [
+        {"field": f"condition.{name}", "message": problem, "type": "value_error", "in": "body"}
+        for name, value in (("threshold", threshold), ("resolveThreshold", resolve_threshold))
+        if value is not None and (problem := bound_error(value)) is not None
+    ]
+    if details:
+        fields = ", ".join(d["field"] for d in details)
+        raise InvalidField(f"{fields}: {details[0]['message']}", details=details)
+
+
 def stored_action(action: ActionIn) -> dict[str, Any]:
     revert = action.revert_on_resolve
     return ActionOut(
@@ -74,39 +91,84 @@ def stored_action(action: ActionIn) -> dict[str, Any]:
     ).model_dump(by_alias=True)
 
 
+class InvalidStoredRule(ValueError):
+    """A stored rule the engine cannot evaluate (e.g. written to the database by hand)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRule:
+    """A stored rule as read back: its parts, the engine's view, or what makes it invalid."""
+
+    condition: ConditionOut | None
+    action: ActionOut | None
+    spec: RuleSpec | None
+    problem: str | None
+
+
+def _stored_part(
+    name: str, model: type[ConditionOut] | type[ActionOut], data: object
+) -> tuple[Any, str | None]:
+    if not isinstance(data, dict):
+        return None, f"{name}: not a JSON object"
+    try:
+        return model.model_validate(data), None
+    except ValidationError as exc:
+        details = validation_details(exc.errors())
+        return None, "; ".join(f"{name}.{d['field']}: {d['message']}" for d in details)
+
+
+def read_rule(rule: OptimizationRule) -> StoredRule:
+    """Validate a stored rule as the engine will use it; never raises."""
+    condition, problem = _stored_part("condition", ConditionOut, rule.condition)
+    action, action_problem = _stored_part("action", ActionOut, rule.action)
+    problem = problem or action_problem
+    spec = None
+    if condition is not None and action is not None:
+        try:
+            spec = RuleSpec(
+                rule_id=str(rule.id),
+                name=rule.name,
+                service_name=rule.service_name,
+                metric=condition.metric,
+                operator=condition.operator,  # checked by RuleSpec
+                threshold=condition.threshold,
+                duration=condition.duration,
+                aggregation=condition.aggregation,
+                window=condition.window,
+                resolve_threshold=condition.resolve_threshold,
+                keep_firing_for=condition.keep_firing_for,
+                no_data=condition.no_data,  # checked by RuleSpec
+                severity=action.priority,
+                is_active=rule.is_active,
+            )
+        except ValueError as exc:
+            problem = f"condition: {exc}"
+    return StoredRule(condition, action, spec, problem)
+
+
 def rule_out(rule: OptimizationRule) -> RuleOut:
+    stored = read_rule(rule)
     return RuleOut(
         id=rule.id,
         name=rule.name,
         description=rule.description,
         service_name=rule.service_name,
-        condition=ConditionOut.model_validate(rule.condition),
-        action=ActionOut.model_validate(rule.action),
+        condition=stored.condition,
+        action=stored.action,
         is_active=rule.is_active,
+        valid=stored.problem is None,
+        invalid_reason=stored.problem,
         created_at=rule.created_at,
         updated_at=rule.updated_at,
     )
 
 
 def rule_spec(rule: OptimizationRule) -> RuleSpec:
-    """What the evaluation engine needs to know of a rule."""
-    c = rule.condition
-    return RuleSpec(
-        rule_id=str(rule.id),
-        name=rule.name,
-        service_name=rule.service_name,
-        metric=c["metric"],
-        operator=c["operator"],
-        threshold=float(c["threshold"]),
-        duration=float(c["duration"]),
-        aggregation=c["aggregation"],
-        window=float(c["window"]),
-        resolve_threshold=float(c["resolveThreshold"]),
-        keep_firing_for=float(c["keepFiringFor"]),
-        no_data=c["noData"],
-        severity=rule.action["priority"],
-        is_active=rule.is_active,
-    )
+    """What the evaluation engine needs to know of a rule; InvalidStoredRule if unusable."""
+    stored = read_rule(rule)
+    if stored.spec is None:
+        raise InvalidStoredRule(stored.problem or "invalid rule")
+    return stored.spec
 
 
 async def create_rule(session: AsyncSession, body: RuleIn) -> OptimizationRule:
@@ -144,8 +206,10 @@ def _merged(prefix: str, model: type[ConditionIn] | type[ActionIn], data: dict[s
         raise InvalidField(f"Invalid request: {fields}", details=details) from None
 
 
-def _input_condition(stored: dict[str, Any]) -> dict[str, Any]:
+def _input_condition(stored: object) -> dict[str, Any]:
     # stored thresholds are canonical: re-validate them as such, without the old unit
+    if not isinstance(stored, dict):
+        return {}  # unreadable (hand-written) condition: the update must give it whole
     return {k: v for k, v in stored.items() if k != "unit"}
 
 
@@ -170,8 +234,8 @@ async def update_rule(
         rule.condition = stored_condition(condition)
         rule.metric_type = condition.metric
     if body.action is not None:
-        base = dict(rule.action)
-        if "type" in body.action and body.action["type"] != base["type"]:
+        base = dict(rule.action) if isinstance(rule.action, dict) else {}
+        if "type" in body.action and body.action["type"] != base.get("type"):
             base.pop("parameters", None)
             base.pop("revertOnResolve", None)
         action = _merged("action", ActionIn, base | body.action)

@@ -1,0 +1,184 @@
+"""Writing one engine step: alerts, their outbox events, per-pair states and the actions the
+step decides, in one transaction; memory (open alerts) follows only once it has committed."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from perfpilot.actions.coordinator import ActionCoordinator, FiringPair
+from perfpilot.actions.serialize import action_out
+from perfpilot.alerts import repository as alert_repo
+from perfpilot.alerts import service as alerts
+from perfpilot.engine.core import EvaluationCore, Pair
+from perfpilot.engine.state_machine import (
+    REASON_DATA_RESUMED,
+    AlertTransition,
+    Phase,
+    RuleSpec,
+    TransitionKind,
+    condition_holds,
+)
+from perfpilot.engine.step import Step
+from perfpilot.models import OptimizationAction, PerformanceAlert
+from perfpilot.monitoring.events import EventHub
+from perfpilot.monitoring.telemetry import Telemetry
+
+
+def _alert_data(alert: PerformanceAlert) -> dict[str, object]:
+    """An alert as its API shape (camelCase JSON), for live events."""
+    return alerts.alert_out(alert).model_dump(mode="json", by_alias=True)
+
+
+class StepWriter:
+    """The runner's persistence half (EngineRunner supplies these attributes)."""
+
+    core: EvaluationCore
+    actions: ActionCoordinator | None
+    events: EventHub | None
+    _sessionmaker: async_sessionmaker[AsyncSession]
+    _telemetry: Telemetry
+    _clock: Callable[[], float]
+    _open: dict[Pair, uuid.UUID]
+    _on_alert_changes: Callable[[], None] | None
+
+    async def _commit(self, step: Step, *, scope: set[Pair] | None = None) -> None:
+        """Persist one step in one transaction; memory follows only once committed.
+
+        ``scope`` limits the firing pairs whose actions may repeat (None: every open pair).
+        """
+        actions = self.actions
+        opened: dict[Pair, uuid.UUID] = {}
+        closed: set[Pair] = set()
+        done_actions: list[OptimizationAction] = []
+        fired: list[tuple[RuleSpec, PerformanceAlert, AlertTransition]] = []
+        resolved: list[tuple[PerformanceAlert, float]] = []
+        now = self._clock()
+        dirty = set(step.dirty)
+        async with self._sessionmaker() as session, session.begin():
+            latest_value: dict[Pair, AlertTransition] = {}
+            for t in step.transitions:
+                pair = (t.rule_id, t.service_name)
+                dirty.add(pair)
+                alert_id = opened.get(pair) or (None if pair in closed else self._open.get(pair))
+                if t.kind is TransitionKind.FIRED:
+                    spec = self.core.rule(t.rule_id)
+                    alert = await self._fire(session, spec, t) if spec is not None else None
+                    if alert is not None and spec is not None:
+                        opened[pair] = alert.id
+                        closed.discard(pair)
+                        fired.append((spec, alert, t))
+                elif t.kind is TransitionKind.UPDATED and alert_id is not None:
+                    latest_value[pair] = t
+                    if t.reason == REASON_DATA_RESUMED:
+                        await alerts.clear_no_data(session, alert_id)
+                elif t.kind is TransitionKind.RESOLVED and alert_id is not None:
+                    closed_alert = await alerts.resolve_by_engine(
+                        session, alert_id, reason=t.reason, at=t.at, value=t.value
+                    )
+                    if closed_alert is not None:
+                        resolved.append((closed_alert, t.at))
+                    opened.pop(pair, None)
+                    closed.add(pair)
+                elif t.kind is TransitionKind.NO_DATA and alert_id is not None:
+                    await alerts.mark_no_data(session, alert_id, at=t.at)
+            for pair, t in latest_value.items():
+                alert_id = opened.get(pair) or self._open.get(pair)
+                if alert_id is not None and t.value is not None:
+                    await alerts.record_value(session, alert_id, value=t.value, at=t.at)
+            for pair, reason in step.dropped:
+                alert_id = opened.pop(pair, None) or self._open.get(pair)
+                if alert_id is not None:
+                    closed_alert = await alerts.resolve_by_engine(
+                        session, alert_id, reason=reason, at=step.now, value=None
+                    )
+                    if closed_alert is not None:
+                        resolved.append((closed_alert, step.now))
+                    closed.add(pair)
+            stamp = datetime.fromtimestamp(now, UTC)
+            for pair in dirty:
+                state = self.core.state_of(*pair)
+                rule_uuid = uuid.UUID(pair[0])
+                if (
+                    state is None
+                    or state.phase is Phase.INACTIVE
+                    or self.core.rule(pair[0]) is None
+                ):
+                    await alert_repo.delete_state(session, rule_id=rule_uuid, service_name=pair[1])
+                else:
+                    await alert_repo.save_state(
+                        session,
+                        rule_id=rule_uuid,
+                        service_name=pair[1],
+                        state=state.to_dict(),
+                        at=stamp,
+                    )
+            if actions is not None:
+                done_actions = await actions.on_step(
+                    session,
+                    now=step.now,
+                    ticked=step.ticked,
+                    fired=[(spec, a, t.at) for spec, a, t in fired],
+                    firing=self._firing_pairs(opened, closed, step.now, scope),
+                    resolved=resolved,
+                )
+        # committed: only now does memory follow
+        for pair in closed:
+            self._open.pop(pair, None)
+        self._open.update(opened)
+        committed_at = time.time()
+        for _, _, t in fired:
+            if t.sample_ts is not None:
+                self._telemetry.alert_commit_latency.observe(max(0.0, committed_at - t.sample_ts))
+        if self._on_alert_changes is not None:
+            self._on_alert_changes()  # the outbox may have new rows: deliver them now
+        # live views (monitoring/events.py), after commit: subscribers see committed changes only
+        if self.events is not None:
+            for _, alert, _ in fired:
+                self.events.publish("alert.fired", _alert_data(alert))
+            for alert, _ in resolved:
+                self.events.publish("alert.resolved", _alert_data(alert))
+            for action in done_actions:
+                data = action_out(action).model_dump(mode="json", by_alias=True)
+                self.events.publish(f"action.{action.status}", data)
+
+    async def _fire(
+        self, session: AsyncSession, spec: RuleSpec, t: AlertTransition
+    ) -> PerformanceAlert | None:
+        existing = await alert_repo.open_alert_by_fingerprint(
+            session, alerts.fingerprint(t.rule_id, t.service_name)
+        )
+        if existing is not None:  # never two open alerts per fingerprint, even after a crash
+            if t.value is not None:
+                await alerts.record_value(session, existing.id, value=t.value, at=t.at)
+            self._open[(t.rule_id, t.service_name)] = existing.id
+            return None
+        return await alerts.fire(session, spec, t)
+
+    def _firing_pairs(
+        self,
+        opened: dict[Pair, uuid.UUID],
+        closed: set[Pair],
+        now: float,
+        scope: set[Pair] | None,
+    ) -> list[FiringPair]:
+        """Open, unacknowledged alerts whose condition still holds: their action may repeat."""
+        out = []
+        for pair, alert_id in (self._open | opened).items():
+            if pair in closed or (scope is not None and pair not in scope):
+                continue
+            spec = self.core.rule(pair[0])
+            state = self.core.state_of(*pair)
+            if spec is None or state is None or state.phase is not Phase.FIRING:
+                continue
+            if state.acknowledged or state.last_value is None:
+                continue
+            if condition_holds(spec.operator, state.last_value, spec.threshold):
+                # the pair's own evaluation time: sample time, not the wall clock
+                at = state.last_eval_at if state.last_eval_at is not None else now
+                out.append(FiringPair(spec, pair[1], alert_id, at))
+        return out

@@ -1,0 +1,70 @@
+"""What the runner queues for the engine, and what one engine step changed (to persist)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from perfpilot.engine.core import Pair
+from perfpilot.engine.state_machine import AlertTransition
+from perfpilot.metrics.stream import SampleRow
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class RuleChanged:
+    rule_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlertClosed:
+    pair: Pair
+
+
+@dataclass(frozen=True, slots=True)
+class AlertAcknowledged:
+    pair: Pair
+
+
+Work = list[SampleRow] | Tick | RuleChanged | AlertClosed | AlertAcknowledged
+
+
+@dataclass
+class Step:
+    """What one pass changed, to persist in one transaction."""
+
+    transitions: list[AlertTransition] = field(default_factory=list)
+    dirty: set[Pair] = field(default_factory=set)
+    dropped: list[tuple[Pair, str]] = field(default_factory=list)  # rule gone, with reason
+    now: float = 0.0  # engine time: newest sample time or tick time seen in the step
+    ticked: bool = False
+
+    def pairs(self) -> set[Pair]:
+        """Every (rule, service) pair the step writes something for."""
+        touched = set(self.dirty)
+        touched.update((t.rule_id, t.service_name) for t in self.transitions)
+        touched.update(pair for pair, _ in self.dropped)
+        return touched
+
+    def rule_ids(self) -> set[str]:
+        return {rule_id for rule_id, _ in self.pairs()}
+
+    def without_transitions_of(self, rule_ids: set[str]) -> None:
+        """Forget what rules that no longer exist decided (their pairs stay dirty)."""
+        self.transitions = [t for t in self.transitions if t.rule_id not in rule_ids]
+
+    def only(self, pair: Pair) -> Step:
+        """The part of this step that concerns one pair (no tick: that is not per pair)."""
+        return Step(
+            transitions=[t for t in self.transitions if (t.rule_id, t.service_name) == pair],
+            dirty={pair} & self.pairs(),
+            dropped=[(p, reason) for p, reason in self.dropped if p == pair],
+            now=self.now,
+        )
+
+    def rest(self) -> Step:
+        """The part of this step that concerns no pair: the tick (autoscaler, measurements)."""
+        return Step(now=self.now, ticked=self.ticked)
