@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from perfpilot.core.pagination import after_cursor, newest_first
 from perfpilot.models import (
     OptimizationAction,
     OptimizationRule,
@@ -128,6 +129,8 @@ async def list_actions(
     limit: int,
     after: tuple[datetime, uuid.UUID] | None = None,
 ) -> Sequence[OptimizationAction]:
+    """Newest first, keyset-paged on (executed_at, id); each filter leads an index that ends
+    in (executed_at, id), so any combination is a range of one of them."""
     query = select(OptimizationAction)
     for column, value in (
         (OptimizationAction.service_name, filters.service_name),
@@ -141,14 +144,10 @@ async def list_actions(
         if value is not None:
             query = query.where(column == value)
     if after is not None:
-        ts, last_id = after
         query = query.where(
-            or_(
-                OptimizationAction.executed_at < ts,
-                and_(OptimizationAction.executed_at == ts, OptimizationAction.id < last_id),
-            )
+            after_cursor(OptimizationAction.executed_at, OptimizationAction.id, after)
         )
-    query = query.order_by(OptimizationAction.executed_at.desc(), OptimizationAction.id.desc())
+    query = query.order_by(*newest_first(OptimizationAction.executed_at, OptimizationAction.id))
     return (await session.execute(query.limit(limit))).scalars().all()
 
 

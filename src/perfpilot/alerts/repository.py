@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, or_, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from perfpilot.core.pagination import after_cursor, newest_first
 from perfpilot.models import PerformanceAlert, RuleEvaluationState
 from perfpilot.models.alerts import OPEN_STATUSES
 
@@ -30,6 +31,8 @@ async def list_alerts(
     limit: int,
     after: tuple[datetime, uuid.UUID] | None,
 ) -> Sequence[PerformanceAlert]:
+    """Newest first, keyset-paged on (triggered_at, id); each filter leads an index that ends
+    in (triggered_at, id), so any combination is a range of one of them."""
     query = select(PerformanceAlert)
     if status is not None:
         query = query.where(PerformanceAlert.status == status)
@@ -40,14 +43,8 @@ async def list_alerts(
     if rule_id is not None:
         query = query.where(PerformanceAlert.rule_id == rule_id)
     if after is not None:
-        ts, last_id = after
-        query = query.where(
-            or_(
-                PerformanceAlert.triggered_at < ts,
-                and_(PerformanceAlert.triggered_at == ts, PerformanceAlert.id < last_id),
-            )
-        )
-    query = query.order_by(PerformanceAlert.triggered_at.desc(), PerformanceAlert.id.desc())
+        query = query.where(after_cursor(PerformanceAlert.triggered_at, PerformanceAlert.id, after))
+    query = query.order_by(*newest_first(PerformanceAlert.triggered_at, PerformanceAlert.id))
     return (await session.execute(query.limit(limit))).scalars().all()
 
 

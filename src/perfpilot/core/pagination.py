@@ -1,4 +1,11 @@
-"""Opaque keyset cursors over (timestamp, id), newest first."""
+"""Opaque keyset cursors over (timestamp, id), newest first, and the predicate that seeks them.
+
+Every list paged this way has an index ending in (timestamp, id) behind each of its filters, so
+"the next page" is one index range: the row-value comparison below. SQLite (>= 3.15) and
+PostgreSQL both use `(timestamp, id) < (?, ?)` as a range bound of such an index; the
+`timestamp < ? OR (timestamp = ? AND id < ?)` it replaces is not one (SQLite scans and sorts).
+tests/integration/test_query_plans.py reads the plans.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,10 @@ import base64
 import binascii
 import uuid
 from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, literal, tuple_
+from sqlalchemy.orm import InstrumentedAttribute
 
 from perfpilot.core.errors import InvalidField
 
@@ -36,3 +47,25 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
                 }
             ],
         ) from exc
+
+
+def newest_first(
+    timestamp: InstrumentedAttribute[datetime], row_id: InstrumentedAttribute[uuid.UUID]
+) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """ORDER BY timestamp DESC, id DESC: an index ending in (timestamp, id) read backwards."""
+    return timestamp.desc(), row_id.desc()
+
+
+def after_cursor(
+    timestamp: InstrumentedAttribute[datetime],
+    row_id: InstrumentedAttribute[uuid.UUID],
+    after: tuple[datetime, uuid.UUID],
+) -> ColumnElement[bool]:
+    """Rows after `after` in newest-first order: `(timestamp, id) < (?, ?)`.
+
+    The values are bound with the columns' own types (UTCDateTime stores UTC on SQLite).
+    """
+    ts, last_id = after
+    return tuple_(timestamp, row_id) < tuple_(
+        literal(ts, timestamp.type), literal(last_id, row_id.type)
+    )

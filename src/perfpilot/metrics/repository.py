@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, delete, func, or_, select
+from sqlalchemy import Table, bindparam, delete, func, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from perfpilot.core.pagination import after_cursor, newest_first
 from perfpilot.metrics.stream import SampleRow
 from perfpilot.models import IDEMPOTENCY_KEY_TTL, IdempotencyKey, PerformanceMetric
 
@@ -94,7 +95,11 @@ async def list_samples(
     limit: int,
     after: tuple[datetime, uuid.UUID] | None = None,
 ) -> Sequence[PerformanceMetric]:
-    """Newest first, keyset-paged on (timestamp, id)."""
+    """Newest first, keyset-paged on (timestamp, id).
+
+    Each combination of filters is one range of an index that ends in (timestamp, id):
+    (service, type, ...), (service, ...), (type, ...) or (timestamp, id) alone.
+    """
     query = select(PerformanceMetric)
     if filters.service_name is not None:
         query = query.where(PerformanceMetric.service_name == filters.service_name)
@@ -102,17 +107,13 @@ async def list_samples(
         query = query.where(PerformanceMetric.metric_type == filters.metric_type)
     if filters.since is not None:
         query = query.where(PerformanceMetric.timestamp >= filters.since)
-    if filters.until is not None:
+    # One upper bound, the tighter of `until` and the cursor: given both, SQLite bounds the
+    # index range by `until` and would walk back over every earlier page on each page.
+    if after is not None and (filters.until is None or after[0] <= filters.until):
+        query = query.where(after_cursor(PerformanceMetric.timestamp, PerformanceMetric.id, after))
+    elif filters.until is not None:
         query = query.where(PerformanceMetric.timestamp <= filters.until)
-    if after is not None:
-        ts, last_id = after
-        query = query.where(
-            or_(
-                PerformanceMetric.timestamp < ts,
-                and_(PerformanceMetric.timestamp == ts, PerformanceMetric.id < last_id),
-            )
-        )
-    query = query.order_by(PerformanceMetric.timestamp.desc(), PerformanceMetric.id.desc())
+    query = query.order_by(*newest_first(PerformanceMetric.timestamp, PerformanceMetric.id))
     result = await session.execute(query.limit(limit))
     return result.scalars().all()
 

@@ -54,9 +54,20 @@ class OptimizationAction(Base):
     credited: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     __table_args__ = (
-        Index("ix_actions_service_executed", "service_name", "executed_at"),
+        # GET /actions pages newest first on (executed_at, id): each filter leads an index
+        # that ends in (executed_at, id), so every combination is a range without a sort.
+        # Actions are written a few at a time, so the indexes cost writes next to nothing.
+        Index("ix_actions_executed", "executed_at", "id"),
+        Index("ix_actions_service_executed", "service_name", "executed_at", "id"),
+        Index("ix_actions_type_executed", "action_type", "executed_at", "id"),
+        Index("ix_actions_source_executed", "source", "executed_at", "id"),
+        Index("ix_actions_status_executed", "status", "executed_at", "id"),
+        Index("ix_actions_outcome_executed", "outcome", "executed_at", "id"),
+        Index("ix_actions_rule_executed", "rule_id", "executed_at", "id"),
+        Index("ix_actions_alert_executed", "alert_id", "executed_at", "id"),
         Index("ix_actions_pending_measure", "outcome", "measure_due_at"),
-        Index("ix_actions_rule_service", "rule_id", "service_name", "executed_at"),
+        # the last execution of a rule for a service (cooldowns), and lists by both
+        Index("ix_actions_rule_service", "rule_id", "service_name", "executed_at", "id"),
     )
 
 

@@ -47,9 +47,13 @@ class PerformanceAlert(Base):
             sqlite_where=text("status IN ('active', 'acknowledged')"),
             postgresql_where=text("status IN ('active', 'acknowledged')"),
         ),
-        Index("ix_alerts_status_triggered", "status", "triggered_at"),
-        Index("ix_alerts_service_triggered", "service_name", "triggered_at"),
-        Index("ix_alerts_rule", "rule_id"),
+        # GET /alerts pages newest first on (triggered_at, id): each filter leads an index
+        # that ends in (triggered_at, id), so every combination is a range without a sort.
+        Index("ix_alerts_triggered", "triggered_at", "id"),
+        Index("ix_alerts_status_triggered", "status", "triggered_at", "id"),
+        Index("ix_alerts_severity_triggered", "severity", "triggered_at", "id"),
+        Index("ix_alerts_service_triggered", "service_name", "triggered_at", "id"),
+        Index("ix_alerts_rule", "rule_id", "triggered_at", "id"),
     )
 
 

@@ -23,9 +23,21 @@ class PerformanceMetric(Base):
     timestamp: Mapped[datetime] = mapped_column(UTCDateTime)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
 
+    # GET /metrics pages newest first on (timestamp, id) under any mix of service and type:
+    # one index per mix, each ending in (timestamp, id), so a page is one index range with no
+    # sort (tests/integration/test_query_plans.py). Four is the least that covers the mixes.
     __table_args__ = (
         # value included: a series' aggregates read the index alone (reports, live views)
-        Index("ix_metrics_service_type_ts", "service_name", "metric_type", "timestamp", "value"),
-        # newest-first listing without a service filter, and retention by age
-        Index("ix_metrics_ts", "timestamp"),
+        Index(
+            "ix_metrics_service_type_ts",
+            "service_name",
+            "metric_type",
+            "timestamp",
+            "id",
+            "value",
+        ),
+        Index("ix_metrics_service_ts", "service_name", "timestamp", "id"),
+        Index("ix_metrics_type_ts", "metric_type", "timestamp", "id"),
+        # no service or type filter, and retention by age
+        Index("ix_metrics_ts", "timestamp", "id"),
     )
