@@ -47,6 +47,8 @@ class PerformanceAlert(Base):
             sqlite_where=text("status IN ('active', 'acknowledged')"),
             postgresql_where=text("status IN ('active', 'acknowledged')"),
         ),
+        # services with open alerts in name order, and their counts by severity (lists)
+        Index("ix_alerts_status_service", "status", "service_name", "severity"),
         Index("ix_alerts_status_triggered", "status", "triggered_at"),
         Index("ix_alerts_service_triggered", "service_name", "triggered_at"),
         Index("ix_alerts_rule", "rule_id"),
