@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from perfpilot.core.context import AppContext
@@ -15,7 +15,7 @@ from perfpilot.monitoring import realtime
 from perfpilot.monitoring.live_schemas import RealtimeOut, StatsOut
 from perfpilot.monitoring.live_stream import live_events
 from perfpilot.monitoring.stats import StatsCache, session_compute
-from perfpilot.services.paging import DEFAULT_LIMIT, MAX_LIMIT
+from perfpilot.services.paging import DEFAULT_LIMIT, MAX_LIMIT, render_off_loop
 
 router = APIRouter(tags=["monitoring"])
 
@@ -37,20 +37,20 @@ async def get_realtime(
     service_name: Annotated[str | None, Query(alias="serviceName", max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
-) -> Envelope[RealtimeOut] | ListEnvelope[RealtimeOut]:
+) -> Envelope[RealtimeOut] | Response:
     now = datetime.now(UTC)
     fresh = ctx.settings.no_data_after_seconds
     if service_name is not None:
         view = await realtime.service_view(session, service_name, now=now, fresh_seconds=fresh)
         return Envelope(data=view, message="Realtime metrics retrieved successfully")
-    views, next_cursor = await realtime.views_page(
-        session, now=now, fresh_seconds=fresh, limit=limit, cursor=cursor
-    )
-    return ListEnvelope(
-        data=views,
-        count=len(views),
-        next_cursor=next_cursor,
-        message="Realtime metrics retrieved successfully",
+    rows, next_cursor = await realtime.views_page(session, limit=limit, cursor=cursor)
+    return await render_off_loop(
+        lambda: ListEnvelope(
+            data=realtime.views(rows, now=now, fresh_seconds=fresh),
+            count=len(rows),
+            next_cursor=next_cursor,
+            message="Realtime metrics retrieved successfully",
+        )
     )
 
 

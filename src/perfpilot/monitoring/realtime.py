@@ -45,18 +45,19 @@ async def service_view(
     return _view(row, now=now, fresh_seconds=fresh_seconds)
 
 
+def views(
+    rows: list[repository.ServiceRow], *, now: datetime, fresh_seconds: float
+) -> list[RealtimeOut]:
+    """The API shape of a page (CPU-bound: callers run it off the event loop)."""
+    return [_view(row, now=now, fresh_seconds=fresh_seconds) for row in rows]
+
+
 async def views_page(
-    session: AsyncSession,
-    *,
-    now: datetime,
-    fresh_seconds: float,
-    limit: int,
-    cursor: str | None,
-) -> tuple[list[RealtimeOut], str | None]:
+    session: AsyncSession, *, limit: int, cursor: str | None
+) -> tuple[list[repository.ServiceRow], str | None]:
     """A page of the services with samples, a desired state or an open alert, by name, and
     the cursor of the next page."""
     rows = await repository.service_page(
         session, after=decode_name_cursor(cursor), limit=limit + 1, include_alerting=True
     )
-    views = [_view(row, now=now, fresh_seconds=fresh_seconds) for row in rows[:limit]]
-    return views, next_cursor([r.service_name for r in rows], limit)
+    return rows[:limit], next_cursor([r.service_name for r in rows], limit)

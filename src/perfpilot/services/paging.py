@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+from collections.abc import Callable
+
+from fastapi import Response
+from pydantic import BaseModel
 
 from perfpilot.core.errors import InvalidField
 
@@ -47,3 +52,15 @@ def next_cursor(names: list[str], limit: int) -> str | None:
     """The cursor after the first `limit` of `names` (read as `limit + 1` to know whether
     more follow); None when there are no more."""
     return encode_name_cursor(names[limit - 1]) if len(names) > limit else None
+
+
+async def render_off_loop(build: Callable[[], BaseModel]) -> Response:
+    """The JSON response of `build()`, built and serialised in a worker thread.
+
+    A page of 1,000 services is some 9,000 models and 850 KB of JSON: ~100 ms of CPU that, on
+    the event loop, would delay every other request (and /healthz) by as much. In a thread the
+    loop still runs between the interpreter's switches. The body is what FastAPI would render
+    for the route's response_model (by alias, compact), without validating it a second time.
+    """
+    body = await asyncio.to_thread(lambda: build().model_dump_json(by_alias=True))
+    return Response(body, media_type="application/json")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from perfpilot.core.deps import SessionDep, ViewerAuth
 from perfpilot.core.schemas import Envelope, ListEnvelope
 from perfpilot.metrics.schemas import SERVICE_NAME_PATTERN
 from perfpilot.services import service
-from perfpilot.services.paging import DEFAULT_LIMIT, MAX_LIMIT
+from perfpilot.services.paging import DEFAULT_LIMIT, MAX_LIMIT, render_off_loop
 from perfpilot.services.schemas import ServiceDetail, ServiceSummary
 
 router = APIRouter(prefix="/services", tags=["services"])
@@ -29,13 +29,15 @@ async def list_services(
     _: ViewerAuth,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
-) -> ListEnvelope[ServiceSummary]:
-    items, next_cursor = await service.list_services(session, limit=limit, cursor=cursor)
-    return ListEnvelope(
-        data=items,
-        count=len(items),
-        next_cursor=next_cursor,
-        message="Services retrieved successfully",
+) -> Response:
+    rows, next_cursor = await service.services_page(session, limit=limit, cursor=cursor)
+    return await render_off_loop(
+        lambda: ListEnvelope(
+            data=service.summaries(rows),
+            count=len(rows),
+            next_cursor=next_cursor,
+            message="Services retrieved successfully",
+        )
     )
 
 

@@ -49,16 +49,20 @@ def _summary(row: repository.ServiceRow, *, now: datetime) -> ServiceSummary:
     )
 
 
-async def list_services(
+def summaries(rows: list[repository.ServiceRow]) -> list[ServiceSummary]:
+    """The API shape of a page of services (CPU-bound: callers run it off the event loop)."""
+    now = datetime.now(UTC)
+    return [_summary(row, now=now) for row in rows]
+
+
+async def services_page(
     session: AsyncSession, *, limit: int, cursor: str | None
-) -> tuple[list[ServiceSummary], str | None]:
+) -> tuple[list[repository.ServiceRow], str | None]:
     """A page of the services with samples or a desired state, by name, and the next cursor."""
     rows = await repository.service_page(
         session, after=decode_name_cursor(cursor), limit=limit + 1, include_alerting=False
     )
-    now = datetime.now(UTC)
-    page = [_summary(row, now=now) for row in rows[:limit]]
-    return page, next_cursor([r.service_name for r in rows], limit)
+    return rows[:limit], next_cursor([r.service_name for r in rows], limit)
 
 
 async def service_detail(session: AsyncSession, service_name: str) -> ServiceDetail:
