@@ -6,11 +6,13 @@ import asyncio
 import base64
 import binascii
 from collections.abc import Callable
+from typing import Any
 
+import orjson
 from fastapi import Response
-from pydantic import BaseModel
 
 from perfpilot.core.errors import InvalidField
+from perfpilot.core.schemas import ListEnvelope
 
 _PREFIX = "service:"
 DEFAULT_LIMIT = 100
@@ -54,13 +56,20 @@ def next_cursor(names: list[str], limit: int) -> str | None:
     return encode_name_cursor(names[limit - 1]) if len(names) > limit else None
 
 
-async def render_off_loop(build: Callable[[], BaseModel]) -> Response:
-    """The JSON response of `build()`, built and serialised in a worker thread.
+async def render_off_loop(build: Callable[[], ListEnvelope[Any]]) -> Response:
+    """The JSON response of the list `build()` returns, built and serialised in a worker thread.
 
     A page of 1,000 services is some 9,000 models and 850 KB of JSON: ~100 ms of CPU that, on
     the event loop, would delay every other request (and /healthz) by as much. In a thread the
-    loop still runs between the interpreter's switches. The body is what FastAPI would render
-    for the route's response_model (by alias, compact), without validating it a second time.
+    loop runs between the interpreter's switches; items are dumped one by one so that no
+    single call holds the GIL for the whole page. The body is what FastAPI renders for the
+    route's response_model (by alias), without validating the page a second time.
     """
-    body = await asyncio.to_thread(lambda: build().model_dump_json(by_alias=True))
-    return Response(body, media_type="application/json")
+
+    def render() -> bytes:
+        envelope = build()
+        rest = envelope.model_dump(mode="json", by_alias=True, exclude={"data"})
+        data = [item.model_dump(mode="json", by_alias=True) for item in envelope.data]
+        return orjson.dumps({"success": rest.pop("success"), "data": data, **rest})
+
+    return Response(await asyncio.to_thread(render), media_type="application/json")

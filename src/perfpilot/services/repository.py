@@ -13,6 +13,7 @@ Every part is an index seek, so a page costs the same with 20 services or 20,000
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,8 +35,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from perfpilot.metrics.units import METRIC_TYPES
 from perfpilot.models import PerformanceAlert, PerformanceMetric, ServiceState
 from perfpilot.models.alerts import OPEN_STATUSES
+from perfpilot.services.status import SEVERE_SEVERITIES
 
-SEVERE = ("high", "critical")
+SEVERE = tuple(sorted(SEVERE_SEVERITIES))
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,9 +191,14 @@ def _rows(result: Sequence[Any]) -> list[ServiceRow]:
 async def service_page(
     session: AsyncSession, *, after: str, limit: int, include_alerting: bool
 ) -> list[ServiceRow]:
-    """Known services with names > `after`, by name, at most `limit`: one statement."""
+    """Known services with names > `after`, by name, at most `limit`: one statement.
+
+    The rows arrive buffered; turning 1,000 of them (16 typed columns each) into ServiceRows
+    is tens of ms of CPU, done in a worker thread so the event loop keeps serving."""
     statement = page_statement(include_alerting=include_alerting)
-    return _rows((await session.execute(statement, {"after": after, "limit": limit})).all())
+    connection = await session.connection()
+    result = await connection.execute(statement, {"after": after, "limit": limit})
+    return await asyncio.to_thread(lambda: _rows(result.all()))
 
 
 async def service_summary(session: AsyncSession, service_name: str) -> ServiceRow:
