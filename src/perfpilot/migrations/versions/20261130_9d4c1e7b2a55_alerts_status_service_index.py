@@ -1,7 +1,7 @@
 """alerts: index (status, service_name, severity) for the per-service lists
 
 Revision ID: 9d4c1e7b2a55
-Revises: 3f6b2d8e1a90
+Revises: 9d4e2c7b1f05
 Create Date: 2026-11-30 09:00:00
 
 GET /services and GET /realtime count each listed service's open alerts (and the severe
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "9d4c1e7b2a55"
-down_revision: str | Sequence[str] | None = "3f6b2d8e1a90"
+down_revision: str | Sequence[str] | None = "9d4e2c7b1f05"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
