@@ -70,7 +70,10 @@ def build_context(settings: Settings) -> AppContext:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.effective_database_url)
     secret, generated = load_or_create_secret(settings)
-    telemetry = Telemetry()
+    telemetry = Telemetry(
+        max_series=settings.exposition_max_series,
+        silent_seconds=settings.no_data_after_seconds,
+    )
     samples = SampleStream()
     return AppContext(
         settings=settings,

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
 
     # /metrics (Prometheus) without a token: only for a scraper on a trusted network
     metrics_public: bool = False
+    # /metrics exports at most this many latest-value series (service x metric type), the most
+    # recently updated; a series silent for no_data_after_seconds is dropped
+    exposition_max_series: int = Field(default=10_000, ge=1)
 
     engine_tick_seconds: float = 5.0
     no_data_after_seconds: float = 300.0

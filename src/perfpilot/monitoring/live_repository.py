@@ -1,17 +1,11 @@
-"""SQL for the live views: latest values per service and type, and the store-wide counts.
-
-Both use the (service_name, metric_type, timestamp) index: a loose index scan finds the
-services (one seek per service, however many samples), and the latest sample of a series is
-one seek from the end of its range.
-"""
+"""SQL for /stats: the store-wide counts. (The per-service live views read
+services/repository.py.)"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
-from sqlalchemy import String, case, func, literal, select, text, union_all
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from perfpilot.actions.impact import SUCCESSES
@@ -20,78 +14,7 @@ from perfpilot.models import (
     OptimizationRule,
     PerformanceAlert,
     PerformanceMetric,
-    ServiceState,
 )
-from perfpilot.models.alerts import OPEN_STATUSES
-
-# a UNION ALL arm per (service, type): keep statements to a sane size
-_PAIRS_PER_STATEMENT = 400
-
-
-async def metric_service_names(session: AsyncSession) -> list[str]:
-    """Distinct services with samples: loose index scan, one seek per service."""
-    query = text(
-        "WITH RECURSIVE names(name) AS ("
-        "SELECT min(service_name) FROM ai_performance_metrics "
-        "UNION ALL SELECT (SELECT min(service_name) FROM ai_performance_metrics "
-        "WHERE service_name > names.name) FROM names WHERE names.name IS NOT NULL) "
-        "SELECT name FROM names WHERE name IS NOT NULL"
-    ).columns(name=String)
-    return [str(r[0]) for r in (await session.execute(query)).all()]
-
-
-async def state_service_names(session: AsyncSession) -> list[str]:
-    return list((await session.execute(select(ServiceState.service_name))).scalars())
-
-
-@dataclass(frozen=True, slots=True)
-class Latest:
-    value: float
-    timestamp: datetime
-
-
-async def latest_values(
-    session: AsyncSession, services: Sequence[str], metric_types: Sequence[str]
-) -> dict[tuple[str, str], Latest]:
-    """The newest sample of each (service, type) that has one."""
-    m = PerformanceMetric
-    pairs = [(s, t) for s in services for t in metric_types]
-    out: dict[tuple[str, str], Latest] = {}
-    for offset in range(0, len(pairs), _PAIRS_PER_STATEMENT):
-        arms = []
-        for service, metric in pairs[offset : offset + _PAIRS_PER_STATEMENT]:
-            newest = (
-                select(m.value, m.timestamp)
-                .where(m.service_name == service, m.metric_type == metric)
-                .order_by(m.timestamp.desc())
-                .limit(1)
-                .subquery()
-            )
-            arms.append(
-                select(
-                    literal(service, String).label("service_name"),
-                    literal(metric, String).label("metric_type"),
-                    newest.c.value,
-                    newest.c.timestamp,
-                )
-            )
-        rows = (await session.execute(union_all(*arms))).all()
-        for service, metric, value, ts in rows:
-            out[(service, metric)] = Latest(float(value), ts)
-    return out
-
-
-async def open_alert_severities(
-    session: AsyncSession, service_name: str | None = None
-) -> dict[str, list[str]]:
-    a = PerformanceAlert
-    query = select(a.service_name, a.severity).where(a.status.in_(OPEN_STATUSES))
-    if service_name is not None:
-        query = query.where(a.service_name == service_name)
-    out: dict[str, list[str]] = {}
-    for service, severity in (await session.execute(query)).all():
-        out.setdefault(service, []).append(severity)
-    return out
 
 
 async def metric_counts(session: AsyncSession) -> dict[str, int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from perfpilot.core.context import AppContext
@@ -15,6 +15,7 @@ from perfpilot.monitoring import realtime
 from perfpilot.monitoring.live_schemas import RealtimeOut, StatsOut
 from perfpilot.monitoring.live_stream import live_events
 from perfpilot.monitoring.stats import StatsCache, session_compute
+from perfpilot.services.paging import DEFAULT_LIMIT, MAX_LIMIT, render_off_loop
 
 router = APIRouter(tags=["monitoring"])
 
@@ -23,25 +24,33 @@ router = APIRouter(tags=["monitoring"])
     "/realtime",
     response_model=Envelope[RealtimeOut] | ListEnvelope[RealtimeOut],
     summary="Latest value of each metric type, and a status",
-    description="With serviceName: that service (404 when unknown). Without: a list of every "
-    "service. A value is null when its newest sample is older than 300 s. Status: critical "
-    "(open high/critical alert), degraded (open low/medium alert), unknown (no fresh "
-    "sample), healthy.",
+    description="With serviceName: that service (404 when unknown). Without: every service "
+    "(with samples, a desired state or an open alert) by name, in pages: `limit` per page, "
+    "`cursor` = the previous response's `nextCursor` (null on the last page). A value is "
+    "null when its newest sample is older than 300 s. Status: critical (open high/critical "
+    "alert), degraded (open low/medium alert), unknown (no fresh sample), healthy.",
 )
 async def get_realtime(
     session: SessionDep,
     ctx: ContextDep,
     _: ViewerAuth,
     service_name: Annotated[str | None, Query(alias="serviceName", max_length=100)] = None,
-) -> Envelope[RealtimeOut] | ListEnvelope[RealtimeOut]:
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> Envelope[RealtimeOut] | Response:
     now = datetime.now(UTC)
     fresh = ctx.settings.no_data_after_seconds
     if service_name is not None:
         view = await realtime.service_view(session, service_name, now=now, fresh_seconds=fresh)
         return Envelope(data=view, message="Realtime metrics retrieved successfully")
-    views = await realtime.all_views(session, now=now, fresh_seconds=fresh)
-    return ListEnvelope(
-        data=views, count=len(views), message="Realtime metrics retrieved successfully"
+    rows, next_cursor = await realtime.views_page(session, limit=limit, cursor=cursor)
+    return await render_off_loop(
+        lambda: ListEnvelope(
+            data=realtime.views(rows, now=now, fresh_seconds=fresh),
+            count=len(rows),
+            next_cursor=next_cursor,
+            message="Realtime metrics retrieved successfully",
+        )
     )
 
 

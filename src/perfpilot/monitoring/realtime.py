@@ -8,37 +8,30 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from perfpilot.core.errors import NotFound
 from perfpilot.metrics.units import METRIC_TYPES
-from perfpilot.monitoring import live_repository as repo
 from perfpilot.monitoring.live_schemas import RealtimeMetrics, RealtimeOut
-from perfpilot.services.status import service_status
+from perfpilot.services import repository
+from perfpilot.services.paging import decode_name_cursor, next_cursor
+from perfpilot.services.status import status_from_counts
 
 
-def _view(
-    service_name: str,
-    latest: dict[tuple[str, str], repo.Latest],
-    severities: list[str],
-    *,
-    now: datetime,
-    fresh_seconds: float,
-) -> RealtimeOut:
+def _view(row: repository.ServiceRow, *, now: datetime, fresh_seconds: float) -> RealtimeOut:
     horizon = now - timedelta(seconds=fresh_seconds)
     values: dict[str, float | None] = {}
-    newest: datetime | None = None
     for metric in METRIC_TYPES:
-        sample = latest.get((service_name, metric))
-        if sample is None:
-            values[metric] = None
-            continue
-        newest = sample.timestamp if newest is None else max(newest, sample.timestamp)
-        values[metric] = sample.value if sample.timestamp >= horizon else None
-    fresh = any(v is not None for v in values.values())
+        sample = row.latest.get(metric)
+        values[metric] = sample.value if sample and sample.timestamp >= horizon else None
+    newest = max((s.timestamp for s in row.latest.values()), default=None)
     return RealtimeOut(
         timestamp=now,
-        service_name=service_name,
+        service_name=row.service_name,
         metrics=RealtimeMetrics(**values),
-        status=service_status(open_severities=severities, has_fresh_data=fresh),
+        status=status_from_counts(
+            open_alerts=row.open_alerts,
+            severe_alerts=row.severe_alerts,
+            has_fresh_data=any(v is not None for v in values.values()),
+        ),
         last_sample_at=newest,
-        open_alerts=len(severities),
+        open_alerts=row.open_alerts,
     )
 
 
@@ -46,32 +39,25 @@ async def service_view(
     session: AsyncSession, service_name: str, *, now: datetime, fresh_seconds: float
 ) -> RealtimeOut:
     """One service; 404 when it has never reported, has no state and no open alert."""
-    latest = await repo.latest_values(session, [service_name], METRIC_TYPES)
-    severities = (await repo.open_alert_severities(session, service_name)).get(service_name, [])
-    known = bool(latest or severities) or service_name in await repo.state_service_names(session)
-    if not known:
+    row = await repository.service_summary(session, service_name)
+    if not (row.latest or row.open_alerts or row.has_state):
         raise NotFound(f"Service {service_name!r} is not known (no samples, no state)")
-    return _view(service_name, latest, severities, now=now, fresh_seconds=fresh_seconds)
+    return _view(row, now=now, fresh_seconds=fresh_seconds)
 
 
-async def all_views(
-    session: AsyncSession, *, now: datetime, fresh_seconds: float
+def views(
+    rows: list[repository.ServiceRow], *, now: datetime, fresh_seconds: float
 ) -> list[RealtimeOut]:
-    """Every service with samples, a desired state or an open alert, by name."""
-    open_by_service = await repo.open_alert_severities(session)
-    names = sorted(
-        set(await repo.metric_service_names(session))
-        | set(await repo.state_service_names(session))
-        | set(open_by_service)
+    """The API shape of a page (CPU-bound: callers run it off the event loop)."""
+    return [_view(row, now=now, fresh_seconds=fresh_seconds) for row in rows]
+
+
+async def views_page(
+    session: AsyncSession, *, limit: int, cursor: str | None
+) -> tuple[list[repository.ServiceRow], str | None]:
+    """A page of the services with samples, a desired state or an open alert, by name, and
+    the cursor of the next page."""
+    rows = await repository.service_page(
+        session, after=decode_name_cursor(cursor), limit=limit + 1, include_alerting=True
     )
-    latest = await repo.latest_values(session, names, METRIC_TYPES)
-    return [
-        _view(
-            name,
-            latest,
-            open_by_service.get(name, []),
-            now=now,
-            fresh_seconds=fresh_seconds,
-        )
-        for name in names
-    ]
+    return rows[:limit], next_cursor([r.service_name for r in rows], limit)

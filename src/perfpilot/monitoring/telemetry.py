@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -12,16 +14,65 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 
 
 class LatestValues:
-    """Latest value per (service, metric type), kept by the ingest path for exposition."""
+    """Latest value per (service, metric type), kept by the ingest path for exposition.
 
-    def __init__(self) -> None:
-        self.values: dict[tuple[str, str], tuple[float, float]] = {}
+    Bounded: a series not updated for `silent_seconds` is dropped (a service that stopped
+    reporting disappears from the exposition, as Prometheus expects of a gone target), and at
+    most `max_series` are kept, the least recently updated one making room for a new one.
+    Every operation is O(1) amortised: series are kept in update order.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_series: int = 10_000,
+        silent_seconds: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_series = max_series
+        self.silent_seconds = silent_seconds
+        self.clock = clock
+        # (service, type) -> (value, sample timestamp, when it was updated by `clock`)
+        self._series: OrderedDict[tuple[str, str], tuple[float, float, float]] = OrderedDict()
+        self.evicted: Counter | None = None
 
     def update(self, service: str, metric_type: str, value: float, ts: float) -> None:
+        now = self.clock()
         key = (service, metric_type)
-        current = self.values.get(key)
-        if current is None or ts >= current[1]:
-            self.values[key] = (value, ts)
+        current = self._series.get(key)
+        if current is not None and ts < current[1]:
+            value, ts = (
+                current[0],
+                current[1],
+            )  # a late sample: the series is alive, the value stays
+        self._series[key] = (value, ts, now)
+        self._series.move_to_end(key)
+        while len(self._series) > self.max_series:
+            self._series.popitem(last=False)
+            self._count_eviction("cap")
+        self.evict_silent(now)
+
+    def evict_silent(self, now: float | None = None) -> None:
+        """Drop the series not updated for `silent_seconds` (the oldest come first)."""
+        horizon = (self.clock() if now is None else now) - self.silent_seconds
+        while self._series:
+            key, (_, _, updated) = next(iter(self._series.items()))
+            if updated >= horizon:
+                break
+            del self._series[key]
+            self._count_eviction("silent")
+
+    def snapshot(self) -> list[tuple[tuple[str, str], float, float]]:
+        """(service, type), value, sample timestamp of every live series."""
+        self.evict_silent()
+        return [(key, value, ts) for key, (value, ts, _) in self._series.items()]
+
+    def __len__(self) -> int:
+        return len(self._series)
+
+    def _count_eviction(self, reason: str) -> None:
+        if self.evicted is not None:
+            self.evicted.labels(reason).inc()
 
 
 class _LatestCollector(Collector):
@@ -39,7 +90,7 @@ class _LatestCollector(Collector):
             "Timestamp of the latest value per service and metric type",
             labels=["service", "metric_type"],
         )
-        for (service, metric_type), (val, ts) in list(self._latest.values.items()):
+        for (service, metric_type), val, ts in self._latest.snapshot():
             value.add_metric([service, metric_type], val)
             stamp.add_metric([service, metric_type], ts)
         yield value
@@ -49,10 +100,17 @@ class _LatestCollector(Collector):
 class Telemetry:
     """Every metric Perfpilot exports about itself."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_series: int = 10_000, silent_seconds: float = 300.0) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.latest = LatestValues()
+        self.latest = LatestValues(max_series=max_series, silent_seconds=silent_seconds)
         self.registry.register(_LatestCollector(self.latest))
+        self.latest.evicted = Counter(
+            "perfpilot_service_series_evicted",
+            "Latest-value series dropped from this exposition: silent (no sample for the "
+            "no-data horizon) or cap (PERFPILOT_EXPOSITION_MAX_SERIES reached)",
+            ["reason"],
+            registry=self.registry,
+        )
         self.samples_ingested = Counter(
             "perfpilot_samples_ingested",
             "Samples committed to the store, by metric type",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,63 +9,65 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from perfpilot.actions import repository as actions_repo
 from perfpilot.actions.executor import initial_state
 from perfpilot.actions.serialize import action_out, state_out
-from perfpilot.alerts import repository as alerts_repo
 from perfpilot.alerts.service import alert_out
 from perfpilot.autoscaling.service import effective_config
-from perfpilot.core.context import AppContext
 from perfpilot.core.errors import NotFound
 from perfpilot.metrics.units import METRIC_SPECS
+from perfpilot.services import repository
+from perfpilot.services.paging import decode_name_cursor, next_cursor
 from perfpilot.services.schemas import LatestValue, ServiceDetail, ServiceSummary
-from perfpilot.services.status import FRESH_SECONDS, service_status
+from perfpilot.services.status import FRESH_SECONDS, service_status, status_from_counts
 
 RECENT_ACTIONS = 20
 
 
-def latest_values(ctx: AppContext, service_name: str) -> dict[str, LatestValue]:
-    now = time.time()
-    out = {}
-    for (service, metric_type), (value, ts) in list(ctx.telemetry.latest.values.items()):
-        if service != service_name:
-            continue
-        out[metric_type] = LatestValue(
-            value=value,
+def latest_values(latest: dict[str, repository.Latest], *, now: datetime) -> dict[str, LatestValue]:
+    return {
+        metric_type: LatestValue(
+            value=sample.value,
             unit=METRIC_SPECS[metric_type].canonical,
-            timestamp=datetime.fromtimestamp(ts, UTC),
-            fresh=now - ts <= FRESH_SECONDS,
+            timestamp=sample.timestamp,
+            fresh=(now - sample.timestamp).total_seconds() <= FRESH_SECONDS,
         )
-    return out
+        for metric_type, sample in latest.items()
+    }
 
 
-async def list_services(session: AsyncSession, ctx: AppContext) -> list[ServiceSummary]:
-    states = {s.service_name: s for s in await actions_repo.list_states(session)}
-    open_by_service: dict[str, list[str]] = {}
-    for alert in await alerts_repo.open_alerts(session):
-        open_by_service.setdefault(alert.service_name, []).append(alert.severity)
-    names = set(states) | {service for service, _ in ctx.telemetry.latest.values}
-    out = []
-    for name in sorted(names):
-        latest = latest_values(ctx, name)
-        state = states.get(name)
-        out.append(
-            ServiceSummary(
-                service_name=name,
-                status=service_status(
-                    open_severities=open_by_service.get(name, []),
-                    has_fresh_data=any(v.fresh for v in latest.values()),
-                ),
-                instances=state.instances if state else None,
-                model=state.model if state else None,
-                open_alerts=len(open_by_service.get(name, [])),
-                latest=latest,
-            )
-        )
-    return out
+def _summary(row: repository.ServiceRow, *, now: datetime) -> ServiceSummary:
+    latest = latest_values(row.latest, now=now)
+    return ServiceSummary(
+        service_name=row.service_name,
+        status=status_from_counts(
+            open_alerts=row.open_alerts,
+            severe_alerts=row.severe_alerts,
+            has_fresh_data=any(v.fresh for v in latest.values()),
+        ),
+        instances=row.instances,
+        model=row.model,
+        open_alerts=row.open_alerts,
+        latest=latest,
+    )
 
 
-async def service_detail(
-    session: AsyncSession, ctx: AppContext, service_name: str
-) -> ServiceDetail:
-    latest = latest_values(ctx, service_name)
+def summaries(rows: list[repository.ServiceRow]) -> list[ServiceSummary]:
+    """The API shape of a page of services (CPU-bound: callers run it off the event loop)."""
+    now = datetime.now(UTC)
+    return [_summary(row, now=now) for row in rows]
+
+
+async def services_page(
+    session: AsyncSession, *, limit: int, cursor: str | None
+) -> tuple[list[repository.ServiceRow], str | None]:
+    """A page of the services with samples or a desired state, by name, and the next cursor."""
+    rows = await repository.service_page(
+        session, after=decode_name_cursor(cursor), limit=limit + 1, include_alerting=False
+    )
+    return rows[:limit], next_cursor([r.service_name for r in rows], limit)
+
+
+async def service_detail(session: AsyncSession, service_name: str) -> ServiceDetail:
+    summary = await repository.service_summary(session, service_name)
+    latest = latest_values(summary.latest, now=datetime.now(UTC))
     existing = await actions_repo.get_state(session, service_name)
     if existing is None and not latest:
         raise NotFound(f"Service {service_name!r} is not known (no samples, no state)")
@@ -75,9 +76,7 @@ async def service_detail(
     else:  # what the state is until an action changes it; a GET stores nothing
         config = await effective_config(session, service_name)
         state = initial_state(service_name, min_instances=config.min_instances)
-    open_alerts = [
-        a for a in await alerts_repo.open_alerts(session) if a.service_name == service_name
-    ]
+    open_alerts = await repository.open_alerts_of(session, service_name)
     actions = await actions_repo.list_actions(
         session, actions_repo.ActionFilter(service_name=service_name), limit=RECENT_ACTIONS
     )
