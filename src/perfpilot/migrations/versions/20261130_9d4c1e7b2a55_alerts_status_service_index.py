@@ -27,7 +27,7 @@ NAME = "ix_alerts_status_service"
 
 
 def upgrade() -> None:
-    op.create_index(NAME, TABLE, ["status", "service_name", "severity"])
+    op.create_index(NAME, TABLE, ["status", "service_name", "severity", "triggered_at", "id"])
 
 
 def downgrade() -> None:
