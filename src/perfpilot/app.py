@@ -12,6 +12,7 @@ from perfpilot import __version__
 from perfpilot.actions.coordinator import ActionCoordinator
 from perfpilot.actions.router import router as actions_router
 from perfpilot.alerts.router import router as alerts_router
+from perfpilot.apidocs.router import install_docs
 from perfpilot.autoscaling.router import router as autoscaling_router
 from perfpilot.core.auth import TokenAuthority, load_or_create_secret
 from perfpilot.core.config import API_PREFIX, Settings, get_settings
@@ -139,7 +140,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         description=DESCRIPTION,
         lifespan=lifespan,
         responses=_ERROR_RESPONSES,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.ctx = ctx
     install_error_handlers(app)
     app.include_router(metrics_router, prefix=API_PREFIX)
