@@ -105,14 +105,14 @@ def _serve(database_url: str | None, data_dir: Path) -> Iterator[tuple[str, dict
         while True:
             assert process.poll() is None, (data_dir / "server.log").read_text()
             try:
-                if httpx.get(f"{base_url}/readyz").status_code == 200:
+                if httpx.get(f"{base_url}/readyz", timeout=30).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             assert time.monotonic() < deadline, "perfpilot serve did not become ready"
             time.sleep(0.1)
         # the live server documents what the collected operations were generated from
-        assert httpx.get(f"{base_url}/openapi.json").json() == DOCUMENT
+        assert httpx.get(f"{base_url}/openapi.json", timeout=60).json() == DOCUMENT
         yield base_url, {"Authorization": f"Bearer {_admin_token(data_dir)}"}
     finally:
         process.send_signal(signal.SIGTERM)
