@@ -88,8 +88,6 @@ def serve(
     ] = False,
 ) -> None:
     """Upgrade the database, then serve the API and run the engine loops."""
-    from perfpilot.app import create_app
-
     settings = _load_settings()
     if host:
         settings.host = host
@@ -105,6 +103,8 @@ def serve(
         asyncio.run(prepare_database(settings.effective_database_url))
     except StartupError as exc:
         _fail(str(exc))
+    from perfpilot.app import create_app  # after the checks: a bad setup fails fast
+
     application = create_app(settings, migrate=False)
     ctx = application.state.ctx
     demo_summary = None

@@ -46,7 +46,7 @@ def run_cli(command: str, env: dict[str, str]) -> tuple[int, str]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=300,  # generous: the shared machine is sometimes very loaded
         check=False,
     )
     return done.returncode, done.stdout + done.stderr
@@ -148,7 +148,7 @@ class Serve:
             text=True,
         )
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
+    def wait_ready(self, timeout: float = 180.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process.poll() is None, self.process.communicate()[0]
@@ -173,7 +173,7 @@ def test_second_serve_on_one_sqlite_data_dir_refuses_and_kill_9_frees_it(
     try:
         first.wait_ready()
         second = Serve(cli_env(data_dir))
-        output, _ = second.process.communicate(timeout=60)
+        output, _ = second.process.communicate(timeout=300)
         assert_short_failure(
             second.process.returncode, output, str(data_dir), f"pid {first.process.pid}"
         )
