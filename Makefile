@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run demo test check lint format types bench bench-loop clean
+.PHONY: run demo test fuzz check lint format types bench bench-loop clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,9 +22,13 @@ demo: $(STAMP)
 	$(BIN)/perfpilot serve --demo
 
 ## test: set up, then lint, type-check and run the whole suite (SQLite; PostgreSQL too when
-## PERFPILOT_TEST_DATABASE_URL is set)
+## PERFPILOT_TEST_DATABASE_URL is set), the bounded fuzz stage (tests/fuzz) included
 test: $(STAMP) check
 	$(BIN)/python -m pytest
+
+## fuzz: only the fuzz stage: schemathesis against a live `perfpilot serve`, fixed seed
+fuzz: $(STAMP)
+	$(BIN)/python -m pytest tests/fuzz
 
 check: lint types
 

@@ -12,6 +12,7 @@ from perfpilot import __version__
 from perfpilot.actions.coordinator import ActionCoordinator
 from perfpilot.actions.router import router as actions_router
 from perfpilot.alerts.router import router as alerts_router
+from perfpilot.apidocs.router import install_docs
 from perfpilot.autoscaling.router import router as autoscaling_router
 from perfpilot.core.auth import TokenAuthority, load_or_create_secret
 from perfpilot.core.config import API_PREFIX, Settings, get_settings
@@ -21,9 +22,9 @@ from perfpilot.core.errors import install_error_handlers
 from perfpilot.core.logging import configure_logging
 from perfpilot.core.middleware import RequestFrameMiddleware
 from perfpilot.core.migrate import upgrade_database
+from perfpilot.core.openapi import install_openapi
 from perfpilot.core.outbound import OutboundPolicy, parse_networks
 from perfpilot.core.ratelimit import RateLimiter
-from perfpilot.core.schemas import ErrorEnvelope
 from perfpilot.engine.runner import EngineRunner
 from perfpilot.metrics.ingest import IngestWriter
 from perfpilot.metrics.retention import RetentionLoop
@@ -41,21 +42,6 @@ from perfpilot.webhooks.dispatcher import WebhookDispatcher
 from perfpilot.webhooks.router import router as webhooks_router
 
 log = structlog.get_logger("perfpilot.app")
-
-_ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    code: {"model": ErrorEnvelope, "description": text}
-    for code, text in {
-        400: "Malformed JSON",
-        401: "Missing, expired or invalid bearer token",
-        403: "The token's role is too low",
-        413: "Body too large",
-        415: "Body is not JSON",
-        422: "Invalid field; details name the field path",
-        429: "Rate limited; see Retry-After",
-        431: "Request header fields too large (16 KiB)",
-        503: "Database unavailable",
-    }.items()
-}
 
 DESCRIPTION = """
 Perfpilot is a performance control plane for AI services. Push metrics, define rules,
@@ -141,8 +127,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        responses=_ERROR_RESPONSES,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)
+    install_openapi(app)
     app.state.ctx = ctx
     install_error_handlers(app)
     app.include_router(metrics_router, prefix=API_PREFIX)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
-from typing import Annotated
+import socket
+import sys
+from collections.abc import Callable
+from typing import Annotated, NoReturn
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 
 from perfpilot.core.auth import Role, TokenAuthority, load_or_create_secret
-from perfpilot.core.config import API_PREFIX, get_settings
-from perfpilot.core.db import create_engine
-from perfpilot.core.migrate import upgrade_database
+from perfpilot.core.config import API_PREFIX, Settings, get_settings
+from perfpilot.core.preflight import StartupError, lock_data_dir, prepare_database
 from perfpilot.core.server import uvicorn_options
 
 app = typer.Typer(
@@ -34,6 +38,37 @@ def _parse_ttl(ttl: str) -> int:
     return seconds
 
 
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"perfpilot: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _load_settings() -> Settings:
+    """Settings from the environment; an invalid one is a one-line error, not a traceback."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"PERFPILOT_{'_'.join(str(p) for p in err['loc']).upper()}: "
+            + err["msg"].removeprefix("Value error, ")
+            for err in exc.errors()
+        )
+        _fail(f"invalid setting {problems}")
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """Says "listening" once the app has started and the socket is bound, not before."""
+
+    def __init__(self, config: uvicorn.Config, *, announce: Callable[[], None]) -> None:
+        super().__init__(config)
+        self.announce = announce
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            self.announce()
+
+
 def tune_gc() -> None:
     """Ingestion allocates millions of short-lived objects: with Python's default threshold
     (700) the cyclic GC runs thousands of times a second and walks the whole heap every few
@@ -53,9 +88,7 @@ def serve(
     ] = False,
 ) -> None:
     """Upgrade the database, then serve the API and run the engine loops."""
-    from perfpilot.app import create_app
-
-    settings = get_settings()
+    settings = _load_settings()
     if host:
         settings.host = host
     if port is not None:
@@ -64,25 +97,42 @@ def serve(
         from perfpilot.simulator.demo import demo_settings
 
         demo_settings(settings)
-    application = create_app(settings)
+    try:
+        # held until the process ends: SQLite serves one process per data directory
+        lock = lock_data_dir(settings.data_dir) if settings.is_sqlite else None
+        asyncio.run(prepare_database(settings.effective_database_url))
+    except StartupError as exc:
+        _fail(str(exc))
+    from perfpilot.app import create_app  # after the checks: a bad setup fails fast
+
+    application = create_app(settings, migrate=False)
     ctx = application.state.ctx
-    base = f"http://{settings.host}:{settings.port}"
-    typer.echo(f"Perfpilot listening on {base}  (API {base}{API_PREFIX}, docs {base}/docs)")
-    typer.echo(f"Database: {ctx.engine.url.render_as_string(hide_password=True)}")
-    if ctx.secret_generated:
-        token = ctx.tokens.mint(
-            role=Role.admin, subject="admin", ttl_seconds=ADMIN_TOKEN_TTL_SECONDS
-        )
-        typer.echo("Admin token (valid 7 days; mint more with `perfpilot token`):")
-        typer.echo(token)
-    else:
-        typer.echo("JWT secret is configured; mint a token with `perfpilot token --role admin`.")
+    demo_summary = None
     if demo:
         from perfpilot.simulator.demo import install_demo
 
-        typer.echo(install_demo(application, settings=settings))
+        demo_summary = install_demo(application, settings=settings)
+
+    def announce() -> None:
+        base = f"http://{settings.host}:{settings.port}"
+        typer.echo(f"Perfpilot listening on {base}  (API {base}{API_PREFIX}, docs {base}/docs)")
+        typer.echo(f"Database: {ctx.engine.url.render_as_string(hide_password=True)}")
+        if ctx.secret_generated:
+            token = ctx.tokens.mint(
+                role=Role.admin, subject="admin", ttl_seconds=ADMIN_TOKEN_TTL_SECONDS
+            )
+            typer.echo("Admin token (valid 7 days; mint more with `perfpilot token`):")
+            typer.echo(token)
+        else:
+            typer.echo(
+                "JWT secret is configured; mint a token with `perfpilot token --role admin`."
+            )
+        if demo_summary:
+            typer.echo(demo_summary)
+        sys.stdout.flush()  # seen at once when stdout is a file or a pipe
+
     tune_gc()
-    uvicorn.run(
+    config = uvicorn.Config(
         application,
         host=settings.host,
         port=settings.port,
@@ -92,22 +142,24 @@ def serve(
         # open SSE streams must not keep Ctrl-C from stopping the server
         timeout_graceful_shutdown=5,
     )
+    server = _AnnouncingServer(config, announce=announce)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if lock is not None:
+        lock.release()
+    if not server.started:
+        raise typer.Exit(1)
 
 
 @app.command()
 def migrate() -> None:
     """Upgrade the database schema to the latest revision."""
-    settings = get_settings()
+    settings = _load_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-
-    async def run() -> None:
-        engine = create_engine(settings.effective_database_url)
-        try:
-            await upgrade_database(engine)
-        finally:
-            await engine.dispose()
-
-    asyncio.run(run())
+    try:
+        asyncio.run(prepare_database(settings.effective_database_url))
+    except StartupError as exc:
+        _fail(str(exc))
     typer.echo("Database is at the latest schema revision.")
 
 
@@ -120,7 +172,7 @@ def token(
     """Mint an HS256 token with the configured (or generated) secret."""
     if role not in Role.__members__:
         raise typer.BadParameter("role must be viewer, operator or admin", param_hint="--role")
-    settings = get_settings()
+    settings = _load_settings()
     secret, _ = load_or_create_secret(settings)
     authority = TokenAuthority(settings, secret=secret)
     typer.echo(authority.mint(role=role, subject=sub, ttl_seconds=_parse_ttl(ttl)))

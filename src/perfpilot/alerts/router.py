@@ -17,7 +17,7 @@ from perfpilot.alerts.schemas import (
 )
 from perfpilot.core.deps import ContextDep, OperatorAuth, SessionDep, ViewerAuth
 from perfpilot.core.pagination import decode_cursor, encode_cursor
-from perfpilot.core.schemas import Envelope, ListEnvelope
+from perfpilot.core.schemas import Envelope, ErrorEnvelope, ListEnvelope
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
@@ -66,6 +66,7 @@ async def get_alert(alert_id: uuid.UUID, session: SessionDep, _: ViewerAuth) -> 
     summary="Acknowledge an open alert",
     description="Mutes repeat notifications and repeat actions; does not stop resolution. "
     "A resolved alert cannot be acknowledged (409).",
+    responses={409: {"model": ErrorEnvelope, "description": "The alert is resolved"}},
 )
 async def acknowledge_alert(
     alert_id: uuid.UUID,
@@ -86,6 +87,7 @@ async def acknowledge_alert(
     summary="Resolve an alert by hand",
     description="Reason `manual`, resolvedBy = the token subject. The rule must then be "
     "pending for its duration again before it fires again. Resolving twice is a 409.",
+    responses={409: {"model": ErrorEnvelope, "description": "The alert is already resolved"}},
 )
 async def resolve_alert(
     alert_id: uuid.UUID,

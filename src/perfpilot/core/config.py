@@ -12,6 +12,16 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 API_PREFIX = "/v1/ai-performance-optimization"
 
+# URL schemes accepted for PERFPILOT_DATABASE_URL, and the async driver each one means
+_DATABASE_DRIVERS = {
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+}
+DATABASE_URL_FORMS = "postgresql://user:password@host:5432/dbname or sqlite:///path/to/file.db"
+
 
 class Settings(BaseSettings):
     """One Settings class: every knob of the process, with laptop-friendly defaults."""
@@ -99,6 +109,20 @@ class Settings(BaseSettings):
             ]
         except ValueError as exc:
             raise ValueError(f"must be a comma-separated list of CIDRs: {exc}") from exc
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_database_url(cls, value: str | None) -> str | None:
+        """`postgresql://` and `postgres://` mean asyncpg, `sqlite://` aiosqlite: the only
+        drivers installed. The message never echoes the URL (it may hold a password)."""
+        if value is None or not value.strip():
+            return None
+        scheme, separator, rest = value.strip().partition("://")
+        driver = _DATABASE_DRIVERS.get(scheme.lower()) if separator else None
+        if driver is None:
+            shown = f"scheme {scheme!r}" if separator else "a URL without a scheme"
+            raise ValueError(f"unsupported database URL ({shown}); use {DATABASE_URL_FORMS}")
+        return f"{driver}://{rest}"
 
     @property
     def effective_database_url(self) -> str:

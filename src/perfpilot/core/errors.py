@@ -13,6 +13,8 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from perfpilot.core.routing import flat_routes
+
 log = structlog.get_logger("perfpilot.errors")
 
 # What a string holding a lone UTF-16 surrogate (from a "\\ud800"-style JSON escape) is told.
@@ -165,6 +167,20 @@ def _request_validation_details(exc: RequestValidationError) -> list[dict[str, A
     return details
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route offers for this request's path, for `Allow` on a 405.
+
+    Starlette's own 405 names the methods of the first route that matched the path only.
+    """
+    methods: set[str] = set()
+    for route in flat_routes(request.app.routes):
+        pattern = getattr(route, "path_regex", None)
+        if pattern is not None and pattern.match(request.url.path):
+            offered = getattr(route, "methods", None)
+            methods |= set(offered) if offered else {"GET", "HEAD"}  # a mount: static files
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PerfpilotError)
     async def _perfpilot_error(_: Request, exc: PerfpilotError) -> JSONResponse:
@@ -189,13 +205,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(InvalidField(f"Invalid request: {fields}", details=details))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # FastAPI raises a bare 400 when the body cannot be decoded at all (e.g. nested too deep)
         codes = {400: MalformedJSON.code, 404: "not_found", 405: "method_not_allowed"}
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
         return JSONResponse(
             error_body(codes.get(exc.status_code, "http_error"), str(exc.detail)),
             status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            headers=headers,
         )
 
     @app.exception_handler(OperationalError)

@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from perfpilot.core.context import AppContext
 from perfpilot.core.deps import ContextDep, SessionDep, ViewerAuth
-from perfpilot.core.schemas import Envelope, ListEnvelope
+from perfpilot.core.schemas import Envelope, ErrorEnvelope, ListEnvelope
 from perfpilot.monitoring import realtime
 from perfpilot.monitoring.live_schemas import RealtimeOut, StatsOut
 from perfpilot.monitoring.live_stream import live_events
@@ -29,6 +29,7 @@ router = APIRouter(tags=["monitoring"])
     "`cursor` = the previous response's `nextCursor` (null on the last page). A value is "
     "null when its newest sample is older than 300 s. Status: critical (open high/critical "
     "alert), degraded (open low/medium alert), unknown (no fresh sample), healthy.",
+    responses={404: {"model": ErrorEnvelope, "description": "serviceName names no known service"}},
 )
 async def get_realtime(
     session: SessionDep,

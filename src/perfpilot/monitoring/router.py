@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from perfpilot.core.auth import Role
 from perfpilot.core.deps import Authorize, ContextDep, ViewerAuth, bearer_scheme
-from perfpilot.core.schemas import Envelope
+from perfpilot.core.schemas import Envelope, ErrorEnvelope
 from perfpilot.monitoring.health import check_health, database_ok
 from perfpilot.monitoring.schemas import HealthOut
 
@@ -46,7 +46,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@probes.get("/readyz", summary="Readiness probe: the database answers")
+@probes.get(
+    "/readyz",
+    summary="Readiness probe: the database answers",
+    responses={503: {"description": "Not ready: the database does not answer"}},
+)
 async def readyz(ctx: ContextDep) -> Response:
     if await database_ok(ctx.engine):
         return JSONResponse({"status": "ready"})
@@ -59,6 +63,11 @@ async def readyz(ctx: ContextDep) -> Response:
     description="Perfpilot's own metrics and the latest value per service and metric type. "
     "Needs a viewer token unless PERFPILOT_METRICS_PUBLIC=true.",
     response_class=Response,
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}},
+        401: {"model": ErrorEnvelope, "description": "No valid token (unless public)"},
+        429: {"model": ErrorEnvelope, "description": "Rate limited"},
+    },
 )
 async def prometheus_metrics(ctx: ContextDep, request: Request) -> Response:
     if not ctx.settings.metrics_public:

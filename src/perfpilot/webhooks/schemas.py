@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from perfpilot.core.schemas import CamelModel
 from perfpilot.metrics.schemas import ServiceName
@@ -64,8 +64,24 @@ class WebhookIn(CamelModel):
     _events = field_validator("events")(_unique)
 
 
+_NOT_NULL_ON_UPDATE = ("url", "secret", "events", "description", "isActive")
+
+
+def _document_not_null(schema: dict[str, Any]) -> None:
+    """These fields may be omitted but never null (a 422): say so in the OpenAPI document."""
+    for name in _NOT_NULL_ON_UPDATE:
+        field = schema["properties"][name]
+        field.pop("default", None)
+        variants = [v for v in field.pop("anyOf", []) if v.get("type") != "null"]
+        if variants:
+            [variant] = variants
+            field.update(variant)
+
+
 class WebhookUpdate(CamelModel):
     """Partial update: absent fields keep their value; `serviceName: null` means every service."""
+
+    model_config = ConfigDict(json_schema_extra=_document_not_null)
 
     url: str | None = Field(default=None, max_length=MAX_URL_LENGTH)
     secret: SigningSecret | None = None
