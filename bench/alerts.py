@@ -13,6 +13,12 @@ One invocation, SQLite, loopback only, bounded (about two minutes):
    webhook delivered is measured here exactly (arrival time - the sample's timestamp, same
    clock). Sample → alert committed comes from the server's own histogram
    (perfpilot_alert_commit_latency_seconds), so its percentiles have bucket resolution.
+   While the alerts fire, a load process POSTs --load-rate samples/s in batches of 500 (types
+   the rule does not watch, server timestamps), so the latency is measured under load; the
+   lines also give the server's write-turn wait and SQLite lock-wait histograms when the build
+   exports them, and the load average.
+
+    python bench/alerts.py --latency-only --runs 5     # the latency phase only, five servers
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import tempfile
 import threading
 import time
@@ -31,6 +38,8 @@ from typing import Any
 
 import workload
 from ingest import JWT_SECRET, Server, create_rules, load
+
+LOAD_BATCH = 500
 
 TARGET_ALERT_P99_MS = 50.0
 TARGET_WEBHOOK_P99_MS = 250.0
@@ -128,12 +137,80 @@ def histogram_percentile(metrics: dict[str, float], name: str, q: float) -> floa
     return float("inf")
 
 
-def latency(work: Path, env: dict[str, str], count: int) -> list[str]:
-    data = work / "latency"
+def load_bodies(count: int) -> list[bytes]:
+    """Batches of LOAD_BATCH samples without timestamps (server time) and without latency
+    samples, so the background load never fires the latency rule."""
+    rng = random.Random(13)
+    bodies = []
+    for b in range(count):
+        samples: list[dict[str, Any]] = []
+        while len(samples) < LOAD_BATCH:
+            item = workload.sample(rng, None, b * LOAD_BATCH + len(samples))
+            if item["metricType"] != "latency":
+                samples.append(item)
+        bodies.append(json.dumps({"samples": samples}).encode())
+    return bodies
+
+
+class BackgroundLoad:
+    """bench/loadgen.py in open loop at rate/LOAD_BATCH batches/s while the block runs."""
+
+    def __init__(self, server: Server, token: str, bodies: Path, rate: float, seconds: float):
+        self.args = (server, token, bodies, rate, seconds)
+        self.result: dict[str, Any] = {}
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        server, token, bodies, rate, seconds = self.args
+        self.result = load(
+            server, "open", "/metrics/batch", token, bodies,
+            rate=rate / LOAD_BATCH, duration=seconds, connections=4,
+        )  # fmt: skip
+
+    def __enter__(self) -> BackgroundLoad:
+        if self.args[3] > 0:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.thread.is_alive():
+            self.thread.join()
+
+
+def db_wait_lines(metrics: dict[str, float]) -> list[str]:
+    """The server's own lock-wait figures, when this build exports them."""
+    lines = []
+    for name, what in (
+        ("perfpilot_db_write_wait_seconds", "wait for the write turn"),
+        ("perfpilot_db_lock_wait_seconds", "SQLite write-lock acquisition (BEGIN IMMEDIATE)"),
+    ):
+        count = metrics.get(f"{name}_count")
+        if count is None:
+            lines.append(f"{what}: not exported by this build")
+            continue
+        total = metrics.get(f"{name}_sum", 0.0)
+        over_1ms = count - metrics.get(f'{name}_bucket{{le="0.001"}}', 0.0)
+        lines.append(
+            f"{what}: {count:.0f} turns, {total * 1000:.1f} ms in all, "
+            f"p50 <= {histogram_percentile(metrics, name, 0.5) * 1000:g} ms, "
+            f"p99 <= {histogram_percentile(metrics, name, 0.99) * 1000:g} ms, "
+            f"{over_1ms:.0f} over 1 ms"
+        )
+    return lines
+
+
+def latency(
+    work: Path, env: dict[str, str], count: int, load_rate: float, run: int = 1
+) -> list[str]:
+    data = work / f"latency-{run}"
     data.mkdir()
+    bodies = work / "load"
+    if not bodies.exists():
+        workload.write_bodies(bodies, load_bodies(50))
     receiver = Receiver()
     with Server(data, env) as server:
         admin, viewer = server.token("admin"), server.token("viewer")
+        operator = server.token("operator")
         server.post_json("/webhooks", admin, {"url": receiver.url, "events": ["alert.fired"]})
         server.post_json(
             "/rules",
@@ -146,27 +223,30 @@ def latency(work: Path, env: dict[str, str], count: int) -> list[str]:
         )
         time.sleep(0.5)
         sent: dict[str, float] = {}
-        for i in range(count):
-            service = f"lat-{i:04d}"
-            now = time.time()
-            sent[service] = now
-            stamp = datetime.fromtimestamp(now, UTC).isoformat()
-            status = server.post_json(
-                "/metrics",
-                admin,
-                {
-                    "serviceName": service,
-                    "metricType": "latency",
-                    "value": 5000,
-                    "timestamp": stamp,
-                },
-            )
-            assert status == 201, status
-            time.sleep(0.02)
+        load_before = os.getloadavg()
+        with BackgroundLoad(server, operator, bodies, load_rate, count * 0.025 + 1) as background:
+            for i in range(count):
+                service = f"lat-{i:04d}"
+                now = time.time()
+                sent[service] = now
+                stamp = datetime.fromtimestamp(now, UTC).isoformat()
+                status = server.post_json(
+                    "/metrics",
+                    admin,
+                    {
+                        "serviceName": service,
+                        "metricType": "latency",
+                        "value": 5000,
+                        "timestamp": stamp,
+                    },
+                )
+                assert status == 201, status
+                time.sleep(0.02)
         deadline = time.monotonic() + 30
         while len(receiver.arrivals) < count and time.monotonic() < deadline:
             time.sleep(0.05)
         metrics = scrape(server, viewer)
+        load_after = os.getloadavg()
     receiver.httpd.shutdown()
     delays = [
         (arrival - sent[body["alerts"][0]["labels"]["service"]]) * 1000
@@ -176,7 +256,19 @@ def latency(work: Path, env: dict[str, str], count: int) -> list[str]:
     alert_p50 = histogram_percentile(metrics, name, 0.5) * 1000
     alert_p99 = histogram_percentile(metrics, name, 0.99) * 1000
     hook_p99 = percentile(delays, 0.99)
+    bg = background.result
+    if bg:
+        sent_load = sum(bg["statuses"].values()) * LOAD_BATCH
+        load_line = (
+            f"background load: {sent_load:,} samples in {bg['elapsed_s']:.1f} s "
+            f"({sent_load / bg['elapsed_s']:,.0f}/s; statuses {bg['statuses']}, "
+            f"dropped {bg['dropped']}), batch p99 {bg['p99_ms']:.1f} ms"
+        )
+    else:
+        load_line = "background load: none"
     return [
+        f"run {run}: load average {load_before[0]:.2f} before, {load_after[0]:.2f} after",
+        load_line,
         f"sample -> alert committed ({metrics.get(f'{name}_count', 0):.0f} alerts, server "
         f"histogram): p50 <= {alert_p50:g} ms, p99 <= {alert_p99:g} ms "
         f"(target p99 < {TARGET_ALERT_P99_MS:g} ms: "
@@ -185,6 +277,7 @@ def latency(work: Path, env: dict[str, str], count: int) -> list[str]:
         f"p50 {percentile(delays, 0.5):.1f} ms, p99 {hook_p99:.1f} ms, "
         f"max {max(delays):.1f} ms (target p99 < {TARGET_WEBHOOK_P99_MS:g} ms: "
         f"{'met' if hook_p99 < TARGET_WEBHOOK_P99_MS else 'NOT met'})",
+        *db_wait_lines(metrics),
     ]
 
 
@@ -194,6 +287,9 @@ def main() -> None:
     )
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--alerts", type=int, default=300)
+    parser.add_argument("--load-rate", type=float, default=5000.0, help="samples/s, 0: none")
+    parser.add_argument("--runs", type=int, default=1, help="latency runs, a fresh server each")
+    parser.add_argument("--latency-only", action="store_true")
     args = parser.parse_args()
     env = dict(os.environ) | {
         "PERFPILOT_JWT_SECRET": JWT_SECRET,
@@ -206,14 +302,16 @@ def main() -> None:
     env.pop("PERFPILOT_DATABASE_URL", None)
     with tempfile.TemporaryDirectory(prefix="perfpilot-bench-alerts-") as tmp:
         work = Path(tmp)
-        workload.write_bodies(work / "batch", workload.batch_bodies(args.batches))
-        print(f"ingestion of {args.batches} x 10,000 samples, 4 connections, by rule count:")
-        lines = [ingest_with_rules(work, env, n, args.batches) for n in (0, 100, 1000)]
-        for line in lines:
-            print("  " + line)
-        print("\nlatency:")
-        for line in latency(work, env, args.alerts):
-            print("  " + line)
+        if not args.latency_only:
+            workload.write_bodies(work / "batch", workload.batch_bodies(args.batches))
+            print(f"ingestion of {args.batches} x 10,000 samples, 4 connections, by rule count:")
+            lines = [ingest_with_rules(work, env, n, args.batches) for n in (0, 100, 1000)]
+            for line in lines:
+                print("  " + line)
+        print(f"\nlatency ({args.alerts} alerts, {args.load_rate:,.0f} samples/s of load):")
+        for run in range(1, args.runs + 1):
+            for line in latency(work, env, args.alerts, args.load_rate, run):
+                print("  " + line, flush=True)
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ async def healthz() -> dict[str, str]:
 
 @probes.get("/readyz", summary="Readiness probe: the database answers")
 async def readyz(ctx: ContextDep) -> Response:
-    if await database_ok(ctx.engine):
+    if await database_ok(ctx.read_engine):
         return JSONResponse({"status": "ready"})
     return JSONResponse({"status": "not ready", "database": False}, status_code=503)
 
