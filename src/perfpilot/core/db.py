@@ -32,6 +32,9 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import await_only
+
+from perfpilot.core.sqlite_driver import OneHopConnection, async_creator
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
@@ -89,7 +92,7 @@ def create_engine(url: str, *, echo: bool = False, **options: Any) -> AsyncEngin
     """An async engine; SQLite gets WAL mode and a busy timeout on every connection."""
     kwargs: dict[str, Any] = {"echo": echo, **options}
     if url.startswith("sqlite"):
-        kwargs["connect_args"] = {"timeout": 10}
+        kwargs["async_creator"] = async_creator(url, {"timeout": 10})
     else:
         kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
     engine = create_async_engine(url, **kwargs)
@@ -134,17 +137,19 @@ class _WriteTurnPool(AsyncAdaptedQueuePool):
 
 def _sqlite_writer(engine: AsyncEngine, on_lock_wait: Observe) -> None:
     """Every transaction of this engine starts with BEGIN IMMEDIATE (SQLAlchemy's documented
-    pysqlite/aiosqlite recipe), timed: with one writer per process the lock is free and it
-    returns in microseconds; a millisecond or more means it slept in the busy handler (another
-    process held the lock)."""
+    pysqlite/aiosqlite recipe), timed on the connection's thread: with one writer per process
+    the lock is free and it returns in microseconds; milliseconds mean it slept in the busy
+    handler (another process held the lock)."""
 
     def no_driver_begin(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # the driver emits no BEGIN of its own
 
     def begin_immediate(connection: Connection) -> None:
-        started = time.perf_counter()
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-        on_lock_wait(time.perf_counter() - started)
+        driver = connection.connection.driver_connection
+        if isinstance(driver, OneHopConnection):
+            on_lock_wait(await_only(driver.begin_immediate()))
+        else:  # a connection made elsewhere (not by create_engine)
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     event.listen(engine.sync_engine, "connect", no_driver_begin)
     event.listen(engine.sync_engine, "begin", begin_immediate)
