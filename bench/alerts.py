@@ -38,6 +38,7 @@ from typing import Any
 
 import workload
 from ingest import JWT_SECRET, Server, create_rules, load
+from server import cpu_seconds, machine_busy_seconds
 
 LOAD_BATCH = 500
 
@@ -224,6 +225,9 @@ def latency(
         time.sleep(0.5)
         sent: dict[str, float] = {}
         load_before = os.getloadavg()
+        cpu_before, busy_before, wall_before = (
+            cpu_seconds(server.pid), machine_busy_seconds(), time.monotonic()
+        )  # fmt: skip
         with BackgroundLoad(server, operator, bodies, load_rate, count * 0.025 + 1) as background:
             for i in range(count):
                 service = f"lat-{i:04d}"
@@ -245,6 +249,9 @@ def latency(
         deadline = time.monotonic() + 30
         while len(receiver.arrivals) < count and time.monotonic() < deadline:
             time.sleep(0.05)
+        wall = time.monotonic() - wall_before
+        server_cpu = (cpu_seconds(server.pid) - cpu_before) / wall
+        machine = (machine_busy_seconds() - busy_before) / wall
         metrics = scrape(server, viewer)
         load_after = os.getloadavg()
     receiver.httpd.shutdown()
@@ -267,7 +274,9 @@ def latency(
     else:
         load_line = "background load: none"
     return [
-        f"run {run}: load average {load_before[0]:.2f} before, {load_after[0]:.2f} after",
+        f"run {run}: load average {load_before[0]:.2f} before, {load_after[0]:.2f} after; "
+        f"server CPU {server_cpu:.0%} of a core, machine {machine:.0%} of "
+        f"{os.cpu_count()} cores busy over {wall:.1f} s",
         load_line,
         f"sample -> alert committed ({metrics.get(f'{name}_count', 0):.0f} alerts, server "
         f"histogram): p50 <= {alert_p50:g} ms, p99 <= {alert_p99:g} ms "

@@ -14,6 +14,7 @@ from perfpilot.actions.router import router as actions_router
 from perfpilot.alerts.router import router as alerts_router
 from perfpilot.autoscaling.router import router as autoscaling_router
 from perfpilot.core.auth import TokenAuthority, load_or_create_secret
+from perfpilot.core.checkpoint import WalCheckpointer
 from perfpilot.core.config import API_PREFIX, Settings, get_settings
 from perfpilot.core.context import AppContext
 from perfpilot.core.db import create_database
@@ -136,6 +137,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         retention = RetentionLoop(ctx.engine, settings)
         retention.start()
         ctx.loops["retention"] = retention
+        checkpointer = None
+        if ctx.read_engine is not ctx.engine:  # SQLite with its own readers (core/checkpoint.py)
+            checkpointer = WalCheckpointer(ctx.read_engine)
+            checkpointer.start()
+            ctx.loops["checkpoint"] = checkpointer
         log.info("started", database=ctx.engine.url.render_as_string(hide_password=True))
         try:
             yield
@@ -145,6 +151,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             await runner.stop()
             await retention.stop()
             await webhooks.stop()
+            if checkpointer is not None:
+                await checkpointer.stop()
             if ctx.read_engine is not ctx.engine:
                 await ctx.read_engine.dispose()
             await ctx.engine.dispose()

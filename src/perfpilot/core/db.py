@@ -143,6 +143,9 @@ def _sqlite_writer(engine: AsyncEngine, on_lock_wait: Observe) -> None:
 
     def no_driver_begin(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # the driver emits no BEGIN of its own
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA wal_autocheckpoint=0")  # core/checkpoint.py does it off the path
+        cursor.close()
 
     def begin_immediate(connection: Connection) -> None:
         driver = connection.connection.driver_connection
