@@ -96,10 +96,7 @@ async def test_the_writer_leaves_wal_checkpoints_to_the_checkpoint_loop(
     async with s.ctx.engine.connect() as writer:
         assert (await writer.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar() == 0
     await s.push(
-        *(
-            {"serviceName": "svc", "metricType": "latency", "value": float(i)}
-            for i in range(2_000)
-        )
+        *({"serviceName": "svc", "metricType": "latency", "value": float(i)} for i in range(2_000))
     )
     busy, frames, done = await s.ctx.loops["checkpoint"].checkpoint()
     assert busy == 0
