@@ -178,6 +178,65 @@ class BackgroundLoad:
             self.thread.join()
 
 
+# x86-64 syscall numbers SQLite's busy handler sleeps in (usleep: nanosleep or clock_nanosleep)
+SLEEP_SYSCALLS = {"35", "230"}
+
+
+class ThreadSampler:
+    """Samples the server's threads from /proc every ~2 ms: at how many instants was some
+    thread asleep in nanosleep, i.e. in SQLite's busy handler (nothing else in the server
+    sleeps that way: the event loop waits in epoll, the driver threads on a futex), and the
+    longest such episode."""
+
+    def __init__(self, pid: int, interval: float = 0.002) -> None:
+        self.tasks = Path(f"/proc/{pid}/task")
+        self.interval = interval
+        self.samples = self.sleeping = 0
+        self.longest = self._run_length = 0.0
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sleeping(self) -> bool:
+        for task in self.tasks.iterdir():
+            try:
+                call = (task / "syscall").read_text().split(" ", 1)[0].strip()
+            except OSError:  # the thread ended meanwhile
+                continue
+            if call in SLEEP_SYSCALLS:
+                return True
+        return False
+
+    def _run(self) -> None:
+        last = time.monotonic()
+        while not self._stop.is_set():
+            now = time.monotonic()
+            self.samples += 1
+            if self._sleeping():
+                self.sleeping += 1
+                self._run_length += now - last
+                self.longest = max(self.longest, self._run_length)
+            else:
+                self._run_length = 0.0
+            last = now
+            time.sleep(self.interval)
+
+    def __enter__(self) -> ThreadSampler:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self.thread.join()
+
+    def line(self) -> str:
+        share = self.sleeping / self.samples if self.samples else 0.0
+        return (
+            f"thread sampler ({self.samples:,} samples): some server thread asleep in the busy "
+            f"handler (nanosleep) {share:.1%} of the time, longest episode "
+            f"{self.longest * 1000:.0f} ms"
+        )
+
+
 def db_wait_lines(metrics: dict[str, float]) -> list[str]:
     """The server's own lock-wait figures, when this build exports them."""
     lines = []
@@ -228,7 +287,9 @@ def latency(
         cpu_before, busy_before, wall_before = (
             cpu_seconds(server.pid), machine_busy_seconds(), time.monotonic()
         )  # fmt: skip
-        with BackgroundLoad(server, operator, bodies, load_rate, count * 0.025 + 1) as background:
+        sampler = ThreadSampler(server.pid)
+        background = BackgroundLoad(server, operator, bodies, load_rate, count * 0.025 + 1)
+        with sampler, background:
             for i in range(count):
                 service = f"lat-{i:04d}"
                 now = time.time()
@@ -286,6 +347,7 @@ def latency(
         f"p50 {percentile(delays, 0.5):.1f} ms, p99 {hook_p99:.1f} ms, "
         f"max {max(delays):.1f} ms (target p99 < {TARGET_WEBHOOK_P99_MS:g} ms: "
         f"{'met' if hook_p99 < TARGET_WEBHOOK_P99_MS else 'NOT met'})",
+        sampler.line(),
         *db_wait_lines(metrics),
     ]
 
