@@ -381,7 +381,11 @@ def main() -> None:
                 print("  " + line)
         print(f"\nlatency ({args.alerts} alerts, {args.load_rate:,.0f} samples/s of load):")
         for run in range(1, args.runs + 1):
-            for line in latency(work, env, args.alerts, args.load_rate, run):
+            try:
+                lines = latency(work, env, args.alerts, args.load_rate, run)
+            except Exception as exc:  # a busy machine: report the run, go on with the next
+                lines = [f"run {run}: FAILED ({type(exc).__name__}: {exc})"]
+            for line in lines:
                 print("  " + line, flush=True)
 
 
