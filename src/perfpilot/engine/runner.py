@@ -259,7 +259,7 @@ class EngineRunner(StepWriter):
             return
         except Exception as exc:
             self._step_failed(exc, step)
-        async with self._sessionmaker() as session:
+        async with self._readers() as session:
             vanished = await rules_repo.missing_rule_ids(session, step.rule_ids())
         if vanished:
             for rule_id in sorted(vanished):
