@@ -13,6 +13,12 @@ One invocation, SQLite, loopback only, bounded (about two minutes):
    webhook delivered is measured here exactly (arrival time - the sample's timestamp, same
    clock). Sample → alert committed comes from the server's own histogram
    (perfpilot_alert_commit_latency_seconds), so its percentiles have bucket resolution.
+   While the alerts fire, a load process POSTs --load-rate samples/s in batches of 500 (types
+   the rule does not watch, server timestamps), so the latency is measured under load; the
+   lines also give the server's write-turn wait and SQLite lock-wait histograms when the build
+   exports them, and the load average.
+
+    python bench/alerts.py --latency-only --runs 5     # the latency phase only, five servers
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import tempfile
 import threading
 import time
@@ -31,6 +38,9 @@ from typing import Any
 
 import workload
 from ingest import JWT_SECRET, Server, create_rules, load
+from server import cpu_seconds, machine_busy_seconds
+
+LOAD_BATCH = 500
 
 TARGET_ALERT_P99_MS = 50.0
 TARGET_WEBHOOK_P99_MS = 250.0
@@ -128,12 +138,139 @@ def histogram_percentile(metrics: dict[str, float], name: str, q: float) -> floa
     return float("inf")
 
 
-def latency(work: Path, env: dict[str, str], count: int) -> list[str]:
-    data = work / "latency"
+def load_bodies(count: int) -> list[bytes]:
+    """Batches of LOAD_BATCH samples without timestamps (server time) and without latency
+    samples, so the background load never fires the latency rule."""
+    rng = random.Random(13)
+    bodies = []
+    for b in range(count):
+        samples: list[dict[str, Any]] = []
+        while len(samples) < LOAD_BATCH:
+            item = workload.sample(rng, None, b * LOAD_BATCH + len(samples))
+            if item["metricType"] != "latency":
+                samples.append(item)
+        bodies.append(json.dumps({"samples": samples}).encode())
+    return bodies
+
+
+class BackgroundLoad:
+    """bench/loadgen.py in open loop at rate/LOAD_BATCH batches/s while the block runs."""
+
+    def __init__(self, server: Server, token: str, bodies: Path, rate: float, seconds: float):
+        self.args = (server, token, bodies, rate, seconds)
+        self.result: dict[str, Any] = {}
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        server, token, bodies, rate, seconds = self.args
+        self.result = load(
+            server, "open", "/metrics/batch", token, bodies,
+            rate=rate / LOAD_BATCH, duration=seconds, connections=4,
+        )  # fmt: skip
+
+    def __enter__(self) -> BackgroundLoad:
+        if self.args[3] > 0:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.thread.is_alive():
+            self.thread.join()
+
+
+# x86-64 syscall numbers SQLite's busy handler sleeps in (usleep: nanosleep or clock_nanosleep)
+SLEEP_SYSCALLS = {"35", "230"}
+
+
+class ThreadSampler:
+    """Samples the server's threads from /proc every ~2 ms: at how many instants was some
+    thread asleep in nanosleep, i.e. in SQLite's busy handler (nothing else in the server
+    sleeps that way: the event loop waits in epoll, the driver threads on a futex), and the
+    longest such episode."""
+
+    def __init__(self, pid: int, interval: float = 0.002) -> None:
+        self.tasks = Path(f"/proc/{pid}/task")
+        self.interval = interval
+        self.samples = self.sleeping = 0
+        self.longest = self._run_length = 0.0
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sleeping(self) -> bool:
+        for task in self.tasks.iterdir():
+            try:
+                call = (task / "syscall").read_text().split(" ", 1)[0].strip()
+            except OSError:  # the thread ended meanwhile
+                continue
+            if call in SLEEP_SYSCALLS:
+                return True
+        return False
+
+    def _run(self) -> None:
+        last = time.monotonic()
+        while not self._stop.is_set():
+            now = time.monotonic()
+            self.samples += 1
+            if self._sleeping():
+                self.sleeping += 1
+                self._run_length += now - last
+                self.longest = max(self.longest, self._run_length)
+            else:
+                self._run_length = 0.0
+            last = now
+            time.sleep(self.interval)
+
+    def __enter__(self) -> ThreadSampler:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self.thread.join()
+
+    def line(self) -> str:
+        share = self.sleeping / self.samples if self.samples else 0.0
+        return (
+            f"thread sampler ({self.samples:,} samples): some server thread asleep in the busy "
+            f"handler (nanosleep) {share:.1%} of the time, longest episode "
+            f"{self.longest * 1000:.0f} ms"
+        )
+
+
+def db_wait_lines(metrics: dict[str, float]) -> list[str]:
+    """The server's own lock-wait figures, when this build exports them."""
+    lines = []
+    for name, what in (
+        ("perfpilot_db_write_wait_seconds", "wait for the write turn"),
+        ("perfpilot_db_lock_wait_seconds", "SQLite write-lock acquisition (BEGIN IMMEDIATE)"),
+    ):
+        count = metrics.get(f"{name}_count")
+        if count is None:
+            lines.append(f"{what}: not exported by this build")
+            continue
+        total = metrics.get(f"{name}_sum", 0.0)
+        over_1ms = count - metrics.get(f'{name}_bucket{{le="0.001"}}', 0.0)
+        lines.append(
+            f"{what}: {count:.0f} turns, {total * 1000:.1f} ms in all, "
+            f"p50 <= {histogram_percentile(metrics, name, 0.5) * 1000:g} ms, "
+            f"p99 <= {histogram_percentile(metrics, name, 0.99) * 1000:g} ms, "
+            f"{over_1ms:.0f} over 1 ms"
+        )
+    return lines
+
+
+def latency(
+    work: Path, env: dict[str, str], count: int, load_rate: float, run: int = 1
+) -> list[str]:
+    data = work / f"latency-{run}"
     data.mkdir()
+    bodies = work / "load"
+    if not bodies.exists():
+        workload.write_bodies(bodies, load_bodies(50))
     receiver = Receiver()
     with Server(data, env) as server:
         admin, viewer = server.token("admin"), server.token("viewer")
+        operator = server.token("operator")
         server.post_json("/webhooks", admin, {"url": receiver.url, "events": ["alert.fired"]})
         server.post_json(
             "/rules",
@@ -146,27 +283,38 @@ def latency(work: Path, env: dict[str, str], count: int) -> list[str]:
         )
         time.sleep(0.5)
         sent: dict[str, float] = {}
-        for i in range(count):
-            service = f"lat-{i:04d}"
-            now = time.time()
-            sent[service] = now
-            stamp = datetime.fromtimestamp(now, UTC).isoformat()
-            status = server.post_json(
-                "/metrics",
-                admin,
-                {
-                    "serviceName": service,
-                    "metricType": "latency",
-                    "value": 5000,
-                    "timestamp": stamp,
-                },
-            )
-            assert status == 201, status
-            time.sleep(0.02)
+        load_before = os.getloadavg()
+        cpu_before, busy_before, wall_before = (
+            cpu_seconds(server.pid), machine_busy_seconds(), time.monotonic()
+        )  # fmt: skip
+        sampler = ThreadSampler(server.pid)
+        background = BackgroundLoad(server, operator, bodies, load_rate, count * 0.025 + 1)
+        with sampler, background:
+            for i in range(count):
+                service = f"lat-{i:04d}"
+                now = time.time()
+                sent[service] = now
+                stamp = datetime.fromtimestamp(now, UTC).isoformat()
+                status = server.post_json(
+                    "/metrics",
+                    admin,
+                    {
+                        "serviceName": service,
+                        "metricType": "latency",
+                        "value": 5000,
+                        "timestamp": stamp,
+                    },
+                )
+                assert status == 201, status
+                time.sleep(0.02)
         deadline = time.monotonic() + 30
         while len(receiver.arrivals) < count and time.monotonic() < deadline:
             time.sleep(0.05)
+        wall = time.monotonic() - wall_before
+        server_cpu = (cpu_seconds(server.pid) - cpu_before) / wall
+        machine = (machine_busy_seconds() - busy_before) / wall
         metrics = scrape(server, viewer)
+        load_after = os.getloadavg()
     receiver.httpd.shutdown()
     delays = [
         (arrival - sent[body["alerts"][0]["labels"]["service"]]) * 1000
@@ -176,7 +324,21 @@ def latency(work: Path, env: dict[str, str], count: int) -> list[str]:
     alert_p50 = histogram_percentile(metrics, name, 0.5) * 1000
     alert_p99 = histogram_percentile(metrics, name, 0.99) * 1000
     hook_p99 = percentile(delays, 0.99)
+    bg = background.result
+    if bg:
+        sent_load = sum(bg["statuses"].values()) * LOAD_BATCH
+        load_line = (
+            f"background load: {sent_load:,} samples in {bg['elapsed_s']:.1f} s "
+            f"({sent_load / bg['elapsed_s']:,.0f}/s; statuses {bg['statuses']}, "
+            f"dropped {bg['dropped']}), batch p99 {bg['p99_ms']:.1f} ms"
+        )
+    else:
+        load_line = "background load: none"
     return [
+        f"run {run}: load average {load_before[0]:.2f} before, {load_after[0]:.2f} after; "
+        f"server CPU {server_cpu:.0%} of a core, machine {machine:.0%} of "
+        f"{os.cpu_count()} cores busy over {wall:.1f} s",
+        load_line,
         f"sample -> alert committed ({metrics.get(f'{name}_count', 0):.0f} alerts, server "
         f"histogram): p50 <= {alert_p50:g} ms, p99 <= {alert_p99:g} ms "
         f"(target p99 < {TARGET_ALERT_P99_MS:g} ms: "
@@ -185,6 +347,8 @@ def latency(work: Path, env: dict[str, str], count: int) -> list[str]:
         f"p50 {percentile(delays, 0.5):.1f} ms, p99 {hook_p99:.1f} ms, "
         f"max {max(delays):.1f} ms (target p99 < {TARGET_WEBHOOK_P99_MS:g} ms: "
         f"{'met' if hook_p99 < TARGET_WEBHOOK_P99_MS else 'NOT met'})",
+        sampler.line(),
+        *db_wait_lines(metrics),
     ]
 
 
@@ -194,6 +358,9 @@ def main() -> None:
     )
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--alerts", type=int, default=300)
+    parser.add_argument("--load-rate", type=float, default=5000.0, help="samples/s, 0: none")
+    parser.add_argument("--runs", type=int, default=1, help="latency runs, a fresh server each")
+    parser.add_argument("--latency-only", action="store_true")
     args = parser.parse_args()
     env = dict(os.environ) | {
         "PERFPILOT_JWT_SECRET": JWT_SECRET,
@@ -206,14 +373,20 @@ def main() -> None:
     env.pop("PERFPILOT_DATABASE_URL", None)
     with tempfile.TemporaryDirectory(prefix="perfpilot-bench-alerts-") as tmp:
         work = Path(tmp)
-        workload.write_bodies(work / "batch", workload.batch_bodies(args.batches))
-        print(f"ingestion of {args.batches} x 10,000 samples, 4 connections, by rule count:")
-        lines = [ingest_with_rules(work, env, n, args.batches) for n in (0, 100, 1000)]
-        for line in lines:
-            print("  " + line)
-        print("\nlatency:")
-        for line in latency(work, env, args.alerts):
-            print("  " + line)
+        if not args.latency_only:
+            workload.write_bodies(work / "batch", workload.batch_bodies(args.batches))
+            print(f"ingestion of {args.batches} x 10,000 samples, 4 connections, by rule count:")
+            lines = [ingest_with_rules(work, env, n, args.batches) for n in (0, 100, 1000)]
+            for line in lines:
+                print("  " + line)
+        print(f"\nlatency ({args.alerts} alerts, {args.load_rate:,.0f} samples/s of load):")
+        for run in range(1, args.runs + 1):
+            try:
+                lines = latency(work, env, args.alerts, args.load_rate, run)
+            except Exception as exc:  # a busy machine: report the run, go on with the next
+                lines = [f"run {run}: FAILED ({type(exc).__name__}: {exc})"]
+            for line in lines:
+                print("  " + line, flush=True)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,10 @@ from perfpilot.alerts.router import router as alerts_router
 from perfpilot.apidocs.router import install_docs
 from perfpilot.autoscaling.router import router as autoscaling_router
 from perfpilot.core.auth import TokenAuthority, load_or_create_secret
+from perfpilot.core.checkpoint import WalCheckpointer
 from perfpilot.core.config import API_PREFIX, Settings, get_settings
 from perfpilot.core.context import AppContext
-from perfpilot.core.db import create_engine, create_sessionmaker
+from perfpilot.core.db import create_database
 from perfpilot.core.errors import install_error_handlers
 from perfpilot.core.logging import configure_logging
 from perfpilot.core.middleware import RequestFrameMiddleware
@@ -54,17 +55,24 @@ Every `/v1` route needs `Authorization: Bearer <jwt>`; `perfpilot token --role a
 
 def build_context(settings: Settings) -> AppContext:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(settings.effective_database_url)
-    secret, generated = load_or_create_secret(settings)
     telemetry = Telemetry(
         max_series=settings.exposition_max_series,
         silent_seconds=settings.no_data_after_seconds,
     )
+    database = create_database(
+        settings.effective_database_url,
+        on_write_wait=telemetry.db_write_wait.observe,
+        on_lock_wait=telemetry.db_lock_wait.observe,
+    )
+    engine = database.writer
+    secret, generated = load_or_create_secret(settings)
     samples = SampleStream()
     return AppContext(
         settings=settings,
         engine=engine,
-        sessionmaker=create_sessionmaker(engine),
+        sessionmaker=database.write_sessions,
+        read_engine=database.reader,
+        readers=database.read_sessions,
         tokens=TokenAuthority(settings, secret=secret),
         secret_generated=generated,
         limiter=RateLimiter(settings),
@@ -91,12 +99,17 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             await upgrade_database(ctx.engine)
         ctx.ingest.start()
         webhooks = WebhookDispatcher(
-            engine=ctx.engine, settings=settings, telemetry=ctx.telemetry, policy=ctx.outbound
+            engine=ctx.engine,
+            read_engine=ctx.read_engine,
+            settings=settings,
+            telemetry=ctx.telemetry,
+            policy=ctx.outbound,
         )
         webhooks.start()
         ctx.loops["webhooks"] = webhooks
         runner = EngineRunner(
             sessionmaker=ctx.sessionmaker,
+            readers=ctx.readers,
             samples=ctx.samples,
             telemetry=ctx.telemetry,
             settings=settings,
@@ -110,6 +123,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         retention = RetentionLoop(ctx.engine, settings)
         retention.start()
         ctx.loops["retention"] = retention
+        checkpointer = None
+        if ctx.read_engine is not ctx.engine:  # SQLite with its own readers (core/checkpoint.py)
+            checkpointer = WalCheckpointer(ctx.read_engine)
+            checkpointer.start()
+            ctx.loops["checkpoint"] = checkpointer
         log.info("started", database=ctx.engine.url.render_as_string(hide_password=True))
         try:
             yield
@@ -119,6 +137,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             await runner.stop()
             await retention.stop()
             await webhooks.stop()
+            if checkpointer is not None:
+                await checkpointer.stop()
+            if ctx.read_engine is not ctx.engine:
+                await ctx.read_engine.dispose()
             await ctx.engine.dispose()
             log.info("stopped")
 

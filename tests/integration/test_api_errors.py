@@ -259,10 +259,13 @@ async def test_database_down_is_503_and_the_process_recovers(
 ) -> None:
     s = live_server
     ctx = s.ctx
-    saved = ctx.engine, ctx.sessionmaker, ctx.ingest._engine
+    saved = ctx.engine, ctx.sessionmaker, ctx.read_engine, ctx.readers, ctx.ingest._engine
     down = create_engine(unreachable_database(s, tmp_path))
     # the ingest writer holds its own engine reference: point it at the dead database too
-    ctx.engine, ctx.sessionmaker, ctx.ingest._engine = down, create_sessionmaker(down), down
+    down_sessions = create_sessionmaker(down)
+    ctx.engine, ctx.sessionmaker, ctx.read_engine, ctx.readers, ctx.ingest._engine = (
+        down, down_sessions, down, down_sessions, down
+    )  # fmt: skip
     try:
         listed = await s.client.get(s.api("/metrics"), headers=s.auth("viewer"))
         assert_error(listed, 503, "database_unavailable")
@@ -276,7 +279,7 @@ async def test_database_down_is_503_and_the_process_recovers(
         assert ready.status_code == 503
         assert (await s.client.get("/healthz")).status_code == 200  # alive, just not ready
     finally:
-        ctx.engine, ctx.sessionmaker, ctx.ingest._engine = saved
+        ctx.engine, ctx.sessionmaker, ctx.read_engine, ctx.readers, ctx.ingest._engine = saved
         await down.dispose()
     assert (await s.client.get("/readyz")).status_code == 200
     health = await s.client.get(s.api("/health"), headers=s.auth("viewer"))

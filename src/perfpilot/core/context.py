@@ -31,8 +31,11 @@ class EngineControl(Protocol):
 @dataclass
 class AppContext:
     settings: Settings
+    # writes: on SQLite one connection, writers queue for it (core/db.py); reads: read_engine
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    read_engine: AsyncEngine
+    readers: async_sessionmaker[AsyncSession]
     tokens: TokenAuthority
     secret_generated: bool
     limiter: RateLimiter

@@ -1,16 +1,28 @@
-"""Database engine, sessions, and the types every table shares."""
+"""Database engines, sessions, and the types every table shares.
+
+SQLite has one writer at a time. Pooled connections that each take the write lock when they
+first write resolve their conflicts in SQLite's busy handler, which sleeps and retries (1, 2,
+5, 10 ... ms) on the database thread, in no particular order. So on SQLite every write goes
+through one connection (`Database.writer`, a pool of exactly one): writers queue for it on an
+asyncio queue, in arrival order, and each transaction starts with BEGIN IMMEDIATE, so the lock
+is taken once, up front, by the only process-local writer. Reads use their own read-only
+connections (`Database.reader`), which under WAL never block the writer nor wait for it.
+PostgreSQL needs none of this: both are the same, concurrent engine.
+"""
 
 from __future__ import annotations
 
 import inspect
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, event
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -18,7 +30,11 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import await_only
+
+from perfpilot.core.sqlite_driver import OneHopConnection, async_creator
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
@@ -76,7 +92,7 @@ def create_engine(url: str, *, echo: bool = False, **options: Any) -> AsyncEngin
     """An async engine; SQLite gets WAL mode and a busy timeout on every connection."""
     kwargs: dict[str, Any] = {"echo": echo, **options}
     if url.startswith("sqlite"):
-        kwargs["connect_args"] = {"timeout": 10}
+        kwargs["async_creator"] = async_creator(url, {"timeout": 10})
     else:
         kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
     engine = create_async_engine(url, **kwargs)
@@ -87,6 +103,124 @@ def create_engine(url: str, *, echo: bool = False, **options: Any) -> AsyncEngin
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+Observe = Callable[[float], None]
+
+# a writer waiting this long for its turn means a transaction is stuck: fail, don't hang
+WRITE_TURN_TIMEOUT_SECONDS = 60.0
+
+
+def _ignore(_: float) -> None:
+    return None
+
+
+class _WriteTurnPool(AsyncAdaptedQueuePool):
+    """The one-connection pool of the SQLite writer; reports how long each checkout waited
+    for the connection (an asyncio wait, in arrival order) to `observe`."""
+
+    observe: Observe = staticmethod(_ignore)
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        started = time.perf_counter()
+        try:
+            return super()._do_get()
+        finally:
+            self.observe(time.perf_counter() - started)
+
+    def recreate(self) -> _WriteTurnPool:  # engine.dispose() builds a new pool
+        pool = super().recreate()
+        assert isinstance(pool, _WriteTurnPool)
+        pool.observe = self.observe
+        return pool
+
+
+def _sqlite_writer(engine: AsyncEngine, on_lock_wait: Observe) -> None:
+    """Every transaction of this engine starts with BEGIN IMMEDIATE (SQLAlchemy's documented
+    pysqlite/aiosqlite recipe), timed on the connection's thread: with one writer per process
+    the lock is free and it returns in microseconds; milliseconds mean it slept in the busy
+    handler (another process held the lock)."""
+
+    def no_driver_begin(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # the driver emits no BEGIN of its own
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA wal_autocheckpoint=0")  # core/checkpoint.py does it off the path
+        cursor.close()
+
+    def begin_immediate(connection: Connection) -> None:
+        driver = connection.connection.driver_connection
+        if isinstance(driver, OneHopConnection):
+            on_lock_wait(await_only(driver.begin_immediate()))
+        else:  # a connection made elsewhere (not by create_engine)
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    event.listen(engine.sync_engine, "connect", no_driver_begin)
+    event.listen(engine.sync_engine, "begin", begin_immediate)
+
+
+def _sqlite_query_only(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")  # a write routed to a reader fails loudly
+    cursor.close()
+
+
+def _in_memory(url: str) -> bool:
+    return url.rstrip("/").endswith(":memory:") or url.rstrip("/") in (
+        "sqlite://",
+        "sqlite+aiosqlite://",
+    )
+
+
+@dataclass
+class Database:
+    """The write side and the read side of one database (module docstring)."""
+
+    writer: AsyncEngine
+    reader: AsyncEngine
+    single_writer: bool  # SQLite: writer is one connection, reader is read-only
+
+    def __post_init__(self) -> None:
+        self.write_sessions = create_sessionmaker(self.writer)
+        self.read_sessions = (
+            self.write_sessions if self.reader is self.writer else create_sessionmaker(self.reader)
+        )
+
+    async def dispose(self) -> None:
+        if self.reader is not self.writer:
+            await self.reader.dispose()
+        await self.writer.dispose()
+
+
+def create_database(
+    url: str,
+    *,
+    on_write_wait: Observe = _ignore,
+    on_lock_wait: Observe = _ignore,
+    echo: bool = False,
+) -> Database:
+    """SQLite: a one-connection write engine and a read-only read engine. PostgreSQL: one
+    engine with its usual pool for both. `on_write_wait` gets each write turn's wait (seconds)
+    and `on_lock_wait` each BEGIN IMMEDIATE's duration (SQLite only)."""
+    if not url.startswith("sqlite"):
+        engine = create_engine(url, echo=echo)
+        return Database(writer=engine, reader=engine, single_writer=False)
+    writer = create_engine(
+        url,
+        echo=echo,
+        poolclass=_WriteTurnPool,
+        pool_size=1,
+        max_overflow=0,
+        pool_timeout=WRITE_TURN_TIMEOUT_SECONDS,
+    )
+    pool = writer.sync_engine.pool
+    assert isinstance(pool, _WriteTurnPool)
+    pool.observe = on_write_wait
+    _sqlite_writer(writer, on_lock_wait)
+    if _in_memory(url):  # a second engine would open a second, empty database
+        return Database(writer=writer, reader=writer, single_writer=True)
+    reader = create_engine(url, echo=echo)
+    event.listen(reader.sync_engine, "connect", _sqlite_query_only)
+    return Database(writer=writer, reader=reader, single_writer=True)
 
 
 AfterCommit = Callable[[], Awaitable[None] | None]

@@ -31,8 +31,14 @@ async def _context(request: Request) -> AppContext:
 ContextDep = Annotated[AppContext, Depends(_context)]
 
 
-async def get_session(ctx: ContextDep) -> AsyncIterator[AsyncSession]:
-    async for session in session_scope(ctx.sessionmaker):
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+async def get_session(request: Request, ctx: ContextDep) -> AsyncIterator[AsyncSession]:
+    """GET and HEAD read (their own connections); every other method may write, so it takes
+    the write side (on SQLite: queues for the one write connection at its first statement)."""
+    sessions = ctx.readers if request.method in READ_METHODS else ctx.sessionmaker
+    async for session in session_scope(sessions):
         yield session
 
 

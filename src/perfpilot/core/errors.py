@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from perfpilot.core.routing import flat_routes
@@ -219,6 +220,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
+    @app.exception_handler(PoolTimeout)  # no connection (SQLite: no write turn) in time
     @app.exception_handler(OSError)
     async def _database(_: Request, exc: Exception) -> JSONResponse:
         log.error("database_unavailable", error=type(exc).__name__)

@@ -47,6 +47,7 @@ class EngineRunner(StepWriter):
         self,
         *,
         sessionmaker: async_sessionmaker[AsyncSession],
+        readers: async_sessionmaker[AsyncSession] | None = None,
         samples: SampleStream,
         telemetry: Telemetry,
         settings: Settings,
@@ -54,7 +55,8 @@ class EngineRunner(StepWriter):
         on_alert_changes: Callable[[], None] | None = None,
     ) -> None:
         self.core = EvaluationCore(no_data_after=settings.no_data_after_seconds)
-        self._sessionmaker = sessionmaker
+        self._sessionmaker = sessionmaker  # the write side: one step, one transaction
+        self._readers = readers or sessionmaker  # reads that write nothing
         self._samples = samples
         self._telemetry = telemetry
         self._settings = settings
@@ -120,7 +122,7 @@ class EngineRunner(StepWriter):
     # -- restore ------------------------------------------------------------------------
     async def _restore(self) -> None:
         """Rules, open alerts, pending timers and recent windows, from the database."""
-        async with self._sessionmaker() as session:
+        async with self._readers() as session:
             self._open = await restore_core(
                 self.core,
                 session,
@@ -211,7 +213,7 @@ class EngineRunner(StepWriter):
     async def _reload_rule(self, rule_id: str, step: Step) -> None:
         if self.actions is not None:
             self.actions.forget_rule(rule_id)  # its action may have changed too
-        async with self._sessionmaker() as session:
+        async with self._readers() as session:
             rule = await session.get(OptimizationRule, uuid.UUID(rule_id))
         spec: RuleSpec | None = None
         if rule is None:
@@ -257,7 +259,7 @@ class EngineRunner(StepWriter):
             return
         except Exception as exc:
             self._step_failed(exc, step)
-        async with self._sessionmaker() as session:
+        async with self._readers() as session:
             vanished = await rules_repo.missing_rule_ids(session, step.rule_ids())
         if vanished:
             for rule_id in sorted(vanished):

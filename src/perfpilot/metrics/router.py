@@ -83,7 +83,7 @@ async def post_metric(
 ) -> Response:
     result = await service.record_once(
         ctx.ingest,
-        ctx.engine,
+        ctx.read_engine,  # the key lookup only reads
         [canonical(body)],
         key=await _request_key(request, principal, idempotency_key),
         render=_sample_body,
@@ -100,7 +100,7 @@ async def post_metric_batch(
 ) -> Response:
     result = await service.record_once(
         ctx.ingest,
-        ctx.engine,
+        ctx.read_engine,
         body.samples,
         key=await _request_key(request, principal, idempotency_key),
         render=_batch_body,

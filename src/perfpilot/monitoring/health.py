@@ -40,7 +40,7 @@ def outbox_ok(ctx: AppContext) -> bool:
 
 
 async def check_health(ctx: AppContext) -> HealthOut:
-    db = await database_ok(ctx.engine)
+    db = await database_ok(ctx.read_engine)
     services = HealthServices(database=db, monitoring=loops_ok(ctx), alerts=outbox_ok(ctx))
     if not db:
         overall = "unhealthy"

@@ -82,7 +82,7 @@ def _stats_cache(request: Request, ctx: AppContext) -> StatsCache:
     """One cache per app (tests run many apps in one process)."""
     cache = getattr(request.app.state, "stats_cache", None)
     if not isinstance(cache, StatsCache):
-        cache = StatsCache(session_compute(ctx.sessionmaker))
+        cache = StatsCache(session_compute(ctx.readers))
         request.app.state.stats_cache = cache
     return cache
 

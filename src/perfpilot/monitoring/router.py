@@ -52,7 +52,7 @@ async def healthz() -> dict[str, str]:
     responses={503: {"description": "Not ready: the database does not answer"}},
 )
 async def readyz(ctx: ContextDep) -> Response:
-    if await database_ok(ctx.engine):
+    if await database_ok(ctx.read_engine):
         return JSONResponse({"status": "ready"})
     return JSONResponse({"status": "not ready", "database": False}, status_code=503)
 

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+WAIT_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -146,6 +147,18 @@ class Telemetry:
             "perfpilot_webhook_delivery_latency_seconds",
             "Event time to webhook delivered",
             buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.db_write_wait = Histogram(
+            "perfpilot_db_write_wait_seconds",
+            "SQLite: time a writer waited for the one write connection (its turn)",
+            buckets=WAIT_BUCKETS,
+            registry=self.registry,
+        )
+        self.db_lock_wait = Histogram(
+            "perfpilot_db_lock_wait_seconds",
+            "SQLite: BEGIN IMMEDIATE duration; over 1 ms means it slept in the busy handler",
+            buckets=WAIT_BUCKETS,
             registry=self.registry,
         )
         self.samples_evaluated = Counter(

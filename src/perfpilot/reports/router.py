@@ -32,7 +32,7 @@ async def create_report(
     report = await service.create_report(
         session,
         body,
-        readers=ctx.sessionmaker,
+        readers=ctx.readers,
         max_gap_seconds=ctx.settings.no_data_after_seconds,
     )
     return Envelope(

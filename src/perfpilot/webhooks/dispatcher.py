@@ -94,6 +94,7 @@ class WebhookDispatcher:
         self,
         *,
         engine: AsyncEngine,
+        read_engine: AsyncEngine | None = None,
         settings: Settings,
         telemetry: Telemetry,
         clock: Callable[[], datetime] = utcnow,
@@ -103,7 +104,8 @@ class WebhookDispatcher:
     ) -> None:
         """`transport` replaces the policy-guarded one (tests that fake the network only)."""
         self._engine = engine
-        self._sessionmaker = create_sessionmaker(engine)
+        self._sessionmaker = create_sessionmaker(engine)  # claims and outcomes: the write side
+        self._readers = create_sessionmaker(read_engine) if read_engine else self._sessionmaker
         self._telemetry = telemetry
         self._clock = clock
         self._policy = policy or OutboundPolicy(parse_networks(settings.outbound_allow))
@@ -236,7 +238,7 @@ class WebhookDispatcher:
         seen = self._stats_monotonic
         if seen is not None and time.monotonic() - seen < self._poll:
             return
-        async with self._sessionmaker() as session:
+        async with self._readers() as session:
             stats = await repository.outbox_stats(session, now=self._clock())
         self._stats, self._stats_monotonic = stats, time.monotonic()
         self._telemetry.outbox_backlog.set(stats.backlog)

@@ -1,0 +1,137 @@
+"""aiosqlite with one thread hop per statement.
+
+aiosqlite runs each call on the connection's own thread and hands the result back to the event
+loop; through SQLAlchemy a statement is four such calls (open a cursor, execute, fetch all,
+close the cursor), and each one waits for the event loop to come round. On the one SQLite
+write connection (core/db.py) every hop is time the write turn is held while other writers
+queue, so an engine step of twenty statements held it for eighty loop iterations. Here a
+statement is one hop: the thread opens the cursor, executes, fetches every row and closes the
+cursor; the cursor the event loop sees only holds the outcome.
+
+Server-side cursors (`stream()`) get the same prefetched rows: nothing here streams big
+results.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
+from threading import Thread
+from typing import Any, TypeVar
+
+import aiosqlite
+from sqlalchemy.engine import make_url
+
+_T = TypeVar("_T")
+_Description = tuple[tuple[Any, ...], ...] | None
+_Outcome = tuple[_Description, int, int | None, list[Any]]
+
+
+def _run(connection: sqlite3.Connection, sql: str, parameters: Any, *, many: bool) -> _Outcome:
+    """On the connection's thread: the whole statement, cursor to closed cursor."""
+    cursor = connection.cursor()
+    try:
+        if many:
+            cursor.executemany(sql, parameters)
+        elif parameters is None:
+            cursor.execute(sql)
+        else:
+            cursor.execute(sql, parameters)
+        description = cursor.description
+        rows = cursor.fetchall() if description else []
+        return description, cursor.rowcount, cursor.lastrowid, rows
+    finally:
+        cursor.close()
+
+
+class OneHopCursor:
+    """What SQLAlchemy's aiosqlite adapter expects of an aiosqlite cursor."""
+
+    def __init__(self, connection: OneHopConnection) -> None:
+        self._connection = connection
+        self.description: _Description = None
+        self.rowcount = -1
+        self.lastrowid: int | None = None
+        self.arraysize = 1
+        self._rows: list[Any] = []
+
+    async def __aenter__(self) -> OneHopCursor:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+    async def _outcome(self, sql: str, parameters: Any, *, many: bool) -> OneHopCursor:
+        run = partial(_run, self._connection._conn, sql, parameters, many=many)
+        outcome = await self._connection.in_thread(run)
+        self.description, self.rowcount, self.lastrowid, self._rows = outcome
+        return self
+
+    async def execute(self, sql: str, parameters: Any = None) -> OneHopCursor:
+        return await self._outcome(sql, parameters, many=False)
+
+    async def executemany(self, sql: str, parameters: Iterable[Any]) -> OneHopCursor:
+        return await self._outcome(sql, parameters, many=True)
+
+    async def fetchall(self) -> list[Any]:
+        rows, self._rows = self._rows, []
+        return rows
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        count = self.arraysize if size is None else size
+        rows, self._rows = self._rows[:count], self._rows[count:]
+        return rows
+
+    async def fetchone(self) -> Any:
+        return self._rows.pop(0) if self._rows else None
+
+    async def nextset(self) -> None:
+        return None
+
+    async def setinputsizes(self, *_: Any) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._rows = []
+
+
+class OneHopConnection(aiosqlite.Connection):
+    async def in_thread(self, function: Callable[[], _T]) -> _T:
+        """`function()` on the connection's thread: one hop."""
+        result: _T = await self._execute(function)  # type: ignore[no-untyped-call]
+        return result
+
+    def cursor(self) -> OneHopCursor:  # type: ignore[override]
+        return OneHopCursor(self)
+
+    async def begin_immediate(self) -> float:
+        """BEGIN IMMEDIATE; returns how long it took on the connection's thread, that is how
+        long SQLite took to grant the write lock (the GIL may add up to its switch interval)."""
+
+        def begin(connection: sqlite3.Connection) -> float:
+            started = time.perf_counter()
+            connection.execute("BEGIN IMMEDIATE")
+            return time.perf_counter() - started
+
+        return await self.in_thread(partial(begin, self._conn))
+
+
+def async_creator(url: str, connect_args: dict[str, Any]) -> Callable[[], Any]:
+    """For create_async_engine(async_creator=...): what the aiosqlite dialect would open
+    for `url`, as a OneHopConnection."""
+    parsed = make_url(url)
+    args: Sequence[Any]
+    args, options = parsed.get_dialect()().create_connect_args(parsed)
+    options = {**options, **connect_args}
+
+    async def connect() -> OneHopConnection:
+        connection = OneHopConnection(partial(sqlite3.connect, *args, **options), 64)
+        # as SQLAlchemy's dialect does: before aiosqlite 0.22 the connection was the thread
+        thread: Thread = getattr(connection, "_thread", None) or connection  # type: ignore[assignment]
+        thread.daemon = True
+        await connection
+        return connection
+
+    return connect
