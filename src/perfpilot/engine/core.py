@@ -13,10 +13,18 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from operator import attrgetter
 from typing import Final
 
+from perfpilot.engine.preview import preview_sample
+from perfpilot.engine.series import (
+    Pair,
+    PairFailure,
+    RuleIndex,
+    Series,
+    index_rules,
+    rule_matches,
+)
 from perfpilot.engine.state_machine import (
     AlertTransition,
     Phase,
@@ -30,40 +38,11 @@ from perfpilot.engine.state_machine import (
 )
 from perfpilot.engine.windows import DEFAULT_WINDOW_CAP, Sample, SlidingWindow
 
-Pair = tuple[str, str]  # (rule_id, service_name)
+__all__ = ["EvaluationCore", "Pair", "PairFailure", "rule_matches"]
+
 
 _by_ts: Final = attrgetter("ts")
 _FLOAT_MAX: Final = sys.float_info.max
-
-
-@dataclass(frozen=True, slots=True)
-class PairFailure:
-    """One (rule, service) evaluation that raised: skipped, its state left as it was."""
-
-    rule_id: str
-    service_name: str
-    error: Exception
-
-
-def rule_matches(spec: RuleSpec, service_name: str, metric: str) -> bool:
-    """Whether an active rule applies to a (service, metric) series."""
-    return (
-        spec.is_active
-        and spec.metric == metric
-        and (spec.service_name is None or spec.service_name == service_name)
-    )
-
-
-class _Series:
-    """One (service, metric): its window, the rules that match it and their live states."""
-
-    __slots__ = ("generation", "rules", "states", "window")
-
-    def __init__(self, window: SlidingWindow) -> None:
-        self.window = window
-        self.rules: tuple[RuleSpec, ...] = ()
-        self.states: dict[str, RuleState] = {}  # rule_id -> pending/firing state
-        self.generation = -1  # rule-set version ``rules`` was computed for
 
 
 class EvaluationCore:
@@ -72,6 +51,7 @@ class EvaluationCore:
     __slots__ = (
         "_failures",
         "_generation",
+        "_indexes",
         "_no_data_after",
         "_rules",
         "_series",
@@ -91,9 +71,12 @@ class EvaluationCore:
         self._specific: dict[str, dict[str, dict[str, RuleSpec]]] = {}
         self._wildcard: dict[str, dict[str, RuleSpec]] = {}
         # metric -> service -> series (nested, so the hot path builds no key tuples).
-        self._series: dict[str, dict[str, _Series]] = {}
+        self._series: dict[str, dict[str, Series]] = {}
         # Bumped on every rule change; series refresh their rule list lazily on next use.
         self._generation = 0
+        # Grouped rule sets of this generation, by the ids they hold: every series matched
+        # only by the same wildcard rules shares one.
+        self._indexes: dict[tuple[str, ...], RuleIndex] = {}
         # Evaluations that raised since the last take_failures(): one pair's failure never
         # stops the others' evaluation.
         self._failures: list[PairFailure] = []
@@ -119,6 +102,7 @@ class EvaluationCore:
                 by_service = self._specific.setdefault(spec.metric, {})
                 by_service.setdefault(spec.service_name, {})[spec.rule_id] = spec
         self._generation += 1
+        self._indexes.clear()
         if old is None:
             return []
         return self._drop_states(old.rule_id, old.metric, keep=spec)
@@ -130,6 +114,7 @@ class EvaluationCore:
             return []
         self._unindex(spec)
         self._generation += 1
+        self._indexes.clear()
         return self._drop_states(rule_id, spec.metric, keep=None)
 
     def rules(self) -> list[RuleSpec]:
@@ -156,20 +141,24 @@ class EvaluationCore:
                 dropped.append((rule_id, service))
         return sorted(dropped)
 
-    def _series_for(self, service: str, metric: str) -> _Series:
+    def _series_for(self, service: str, metric: str) -> Series:
         services = self._series.setdefault(metric, {})
         series = services.get(service)
         if series is None:
-            series = services[service] = _Series(SlidingWindow(0.0, cap=self._window_cap))
+            series = services[service] = Series(SlidingWindow(0.0, cap=self._window_cap))
         if series.generation != self._generation:
             self._refresh(series, service, metric)
         return series
 
-    def _refresh(self, series: _Series, service: str, metric: str) -> None:
-        matching = dict(self._wildcard.get(metric, {}))
-        matching.update(self._specific.get(metric, {}).get(service, {}))
-        series.rules = tuple(matching[k] for k in sorted(matching))
+    def _refresh(self, series: Series, service: str, metric: str) -> None:
+        matching = self.matching(service, metric)
+        key = tuple(sorted(matching))
+        series.rules = tuple(matching[k] for k in key)
         series.window.horizon = max((s.window for s in series.rules), default=0.0)
+        index = self._indexes.get(key)
+        if index is None:
+            index = self._indexes[key] = index_rules(series.rules)
+        series.groups, series.group_of = index
         series.generation = self._generation
 
     # --- samples ---------------------------------------------------------------------------
@@ -226,33 +215,79 @@ class EvaluationCore:
         window.add(ts, sample.value)
         if out is None:
             return
+        self._evaluate(
+            service,
+            series,
+            t,
+            sample_ts=ts,
+            last_value=None if late else sample.value,
+            late_ts=ts if late else None,
+            out=out,
+        )
+
+    def _evaluate(
+        self,
+        service: str,
+        series: Series,
+        t: float,
+        *,
+        sample_ts: float | None,
+        last_value: float | None,
+        late_ts: float | None,
+        out: list[AlertTransition],
+    ) -> None:
+        """Evaluate a series' rules at ``t``, visiting only pairs that can change: those whose
+        condition holds (found per group by binary search) and those with a live state.
+
+        ``last_value``: the sample just added when it is the newest point (``last`` needs no
+        lookup). ``late_ts``: a late sample's time; groups whose window ends before it are
+        skipped (that sample cannot move them).
+        """
         states = series.states
-        for spec in series.rules:
+        window = series.window
+        values: dict[int, float | None] | None = {} if states else None
+        hits: dict[str, tuple[RuleSpec, float]] | None = None
+        for position, group in enumerate(series.groups):
+            if late_ts is not None and late_ts <= t - group.window:
+                continue
             try:
-                if late:
-                    assert newest is not None
-                    if ts <= newest - spec.window:
-                        continue  # older than this rule's window
-                    value = window.aggregate(spec.aggregation, window=spec.window, now=t)
-                elif spec.aggregation == "last":
-                    value = sample.value  # the newest point is this sample
+                if last_value is not None and group.aggregation == "last":
+                    value: float | None = last_value
                 else:
-                    value = window.aggregate(spec.aggregation, window=spec.window, now=t)
-                # Inline of _apply's first test: an idle pair whose condition is false is the
-                # common case, and it needs neither a call nor an allocation.
-                if (
-                    value is None or not condition_holds(spec.operator, value, spec.threshold)
-                ) and spec.rule_id not in states:
-                    continue
-                self._apply(spec, service, series, value, t, ts, out)
+                    value = window.aggregate(group.aggregation, window=group.window, now=t)
+            except Exception as exc:  # isolate the group's pairs; other groups still evaluate
+                self._failures.extend(PairFailure(s.rule_id, service, exc) for s in group.specs)
+                continue
+            if values is not None:
+                values[position] = value
+            if value is None or group.quiet_above <= value <= group.quiet_below:
+                continue  # the common case: no condition holds in this group
+            for spec in group.holding(value):
+                if hits is None:
+                    hits = {}
+                hits[spec.rule_id] = (spec, value)
+        if values is not None:
+            group_of = series.group_of
+            for rule_id in states:
+                value = values.get(group_of.get(rule_id, -1))
+                if value is not None and (hits is None or rule_id not in hits):
+                    if hits is None:
+                        hits = {}
+                    hits[rule_id] = (self._rules[rule_id], value)
+        if hits is None:
+            return
+        for rule_id in sorted(hits) if len(hits) > 1 else hits:
+            spec, value = hits[rule_id]
+            try:
+                self._apply(spec, service, series, value, t, sample_ts, out)
             except Exception as exc:  # isolate the pair; the other rules still evaluate
-                self._failures.append(PairFailure(spec.rule_id, service, exc))
+                self._failures.append(PairFailure(rule_id, service, exc))
 
     def _apply(
         self,
         spec: RuleSpec,
         service: str,
-        series: _Series,
+        series: Series,
         value: float | None,
         at: float,
         sample_ts: float | None,
@@ -276,45 +311,21 @@ class EvaluationCore:
     def preview(
         self, sample: Sample
     ) -> list[tuple[RuleSpec, float | None, AlertTransition | None]]:
-        """What evaluating `sample` would do to each matching rule, changing nothing.
+        """What evaluating `sample` would do to each matching rule, changing nothing."""
+        return preview_sample(self, sample, window_cap=self._window_cap)
 
-        For dry runs: every window and state is copied, never touched.
-        """
-        matching = dict(self._wildcard.get(sample.metric_type, {}))
-        matching.update(self._specific.get(sample.metric_type, {}).get(sample.service_name, {}))
-        if not matching:
-            return []
-        existing = self._series.get(sample.metric_type, {}).get(sample.service_name)
-        horizon = max(s.window for s in matching.values())
-        window = SlidingWindow(horizon, cap=self._window_cap)
-        if existing is not None:
-            for point_ts, point_value in existing.window.points():
-                window.add(point_ts, point_value)
-        newest = window.latest_ts
-        at = max(sample.ts, newest) if newest is not None else sample.ts
-        window.add(sample.ts, sample.value)
-        out: list[tuple[RuleSpec, float | None, AlertTransition | None]] = []
-        for rule_id in sorted(matching):
-            spec = matching[rule_id]
-            try:
-                aggregate = window.aggregate(spec.aggregation, window=spec.window, now=at)
-            except Exception as exc:  # isolate the pair: shown as "no value"
-                self._failures.append(PairFailure(rule_id, sample.service_name, exc))
-                aggregate = None
-            live = existing.states.get(rule_id) if existing is not None else None
-            state = RuleState.from_dict(live.to_dict()) if live is not None else RuleState()
-            transition = None
-            if aggregate is not None:
-                transition = evaluate(
-                    spec,
-                    state,
-                    service_name=sample.service_name,
-                    value=aggregate,
-                    at=at,
-                    sample_ts=sample.ts,
-                )
-            out.append((spec, aggregate, transition))
-        return out
+    def matching(self, service: str, metric: str) -> dict[str, RuleSpec]:
+        """The active rules that apply to a series, by id (for previews)."""
+        found = dict(self._wildcard.get(metric, {}))
+        found.update(self._specific.get(metric, {}).get(service, {}))
+        return found
+
+    def series(self, service: str, metric: str) -> Series | None:
+        """A series' window and states, if it exists (read-only use: previews, tests)."""
+        return self._series.get(metric, {}).get(service)
+
+    def report_failure(self, failure: PairFailure) -> None:
+        self._failures.append(failure)
 
     # --- time ------------------------------------------------------------------------------
 
@@ -337,17 +348,13 @@ class EvaluationCore:
                 # Samples may carry timestamps slightly ahead of the server clock; evaluating
                 # before them would move the pair's time backwards.
                 t = now if now > latest else latest
-                window = series.window
-                for spec in series.rules:
-                    try:
-                        value = window.aggregate(spec.aggregation, window=spec.window, now=t)
-                        self._apply(spec, service, series, value, t, None, out)
-                    except Exception as exc:  # isolate the pair, as in _ingest
-                        self._failures.append(PairFailure(spec.rule_id, service, exc))
+                self._evaluate(
+                    service, series, t, sample_ts=None, last_value=None, late_ts=None, out=out
+                )
         return out
 
     def _no_data(
-        self, service: str, series: _Series, now: float, out: list[AlertTransition]
+        self, service: str, series: Series, now: float, out: list[AlertTransition]
     ) -> None:
         states = series.states
         if not states:
