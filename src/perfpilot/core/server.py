@@ -9,6 +9,7 @@ RequestFrameMiddleware applies the finer cap on header fields (MAX_HEADER_BYTES)
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -20,7 +21,7 @@ from perfpilot.core.errors import HeadersTooLarge, error_body
 # middleware (16 KiB), so this only has to stop what never finishes arriving
 MAX_REQUEST_HEAD_BYTES = 64 * 1024
 # after a 431, what is still arriving is read and dropped (so the client, still sending, can
-# read the answer instead of a reset) for at most this long and this much
+# read the answer instead of a reset) until it pauses this long, or sends this much
 _LINGER_SECONDS = 2.0
 _LINGER_MAX_BYTES = 64 * 1024 * 1024
 
@@ -47,12 +48,15 @@ class HeadCappedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = True  # not inside a request's body
         self._head_bytes = 0  # bytes received since the last complete head
         self._discarded: int | None = None  # bytes dropped since the 431, once answered
+        self._linger: asyncio.TimerHandle | None = None
 
     def data_received(self, data: bytes) -> None:
         if self._discarded is not None:
             self._discarded += len(data)
             if self._discarded > _LINGER_MAX_BYTES:
                 self.transport.close()
+            else:
+                self._linger_until_quiet()
             return
         heads_before, in_head_before = self._heads_done, self._in_head
         super().data_received(data)
@@ -67,7 +71,12 @@ class HeadCappedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.write(_too_large_response())
             if self.transport.can_write_eof():
                 self.transport.write_eof()
-            self.loop.call_later(_LINGER_SECONDS, self.transport.close)
+            self._linger_until_quiet()
+
+    def _linger_until_quiet(self) -> None:
+        if self._linger is not None:
+            self._linger.cancel()
+        self._linger = self.loop.call_later(_LINGER_SECONDS, self.transport.close)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
