@@ -54,8 +54,11 @@ class PerformanceAlert(Base):
         Index("ix_alerts_severity_triggered", "severity", "triggered_at", "id"),
         Index("ix_alerts_service_triggered", "service_name", "triggered_at", "id"),
         Index("ix_alerts_rule", "rule_id", "triggered_at", "id"),
-        # services with open alerts in name order, and their counts by severity (lists)
-        Index("ix_alerts_status_service", "status", "service_name", "severity"),
+        # services with open alerts in name order, and their counts by severity (lists);
+        # ending in (triggered_at, id) it is also a sorted range for GET /alerts
+        Index(
+            "ix_alerts_status_service", "status", "service_name", "severity", "triggered_at", "id"
+        ),
     )
 
 
