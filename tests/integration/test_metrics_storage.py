@@ -203,9 +203,12 @@ async def test_batch_body_errors_keep_their_order_and_shape(live_server: LiveSer
     url = s.api("/metrics/batch")
     json_type = {"Content-Type": "application/json"}
     invalid = {"samples": [{"serviceName": "svc", "metricType": "latency", "value": -1}]}
-    # the body is parsed before authentication, validated after (as FastAPI does)
+    # authentication comes before the body is read: no token is a 401 even for bad JSON
+    assert_error(await s.client.post(url, content=b"{bad", headers=json_type), 401, "unauthorized")
     assert_error(
-        await s.client.post(url, content=b"{bad", headers=json_type), 400, "malformed_json"
+        await s.client.post(url, content=b"{bad", headers=s.auth("operator") | json_type),
+        400,
+        "malformed_json",
     )
     assert_error(await s.client.post(url, json=invalid), 401, "unauthorized")
     assert_error(await s.client.post(url, json=invalid, headers=s.auth("viewer")), 403, "forbidden")
