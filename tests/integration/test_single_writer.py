@@ -77,7 +77,8 @@ async def test_reads_do_not_wait_for_the_writer_and_cannot_write(live_server: Li
     assert posted.status_code == 201, posted.text
     async with s.ctx.sessionmaker() as held, held.begin():
         await held.execute(text("SELECT 1"))  # the write turn is taken for the whole block
-        async with asyncio.timeout(5):  # a GET reads on its own connection meanwhile
+        async with asyncio.timeout(15):  # a GET reads on its own connection meanwhile (a read
+            # queued for the write turn would never get it: the block holds it until the end)
             listed = await s.client.get(s.api("/rules"), headers=s.auth("viewer"))
             health = await s.client.get(s.api("/health"), headers=s.auth("viewer"))
     assert listed.status_code == 200 and len(listed.json()["data"]) == 1
