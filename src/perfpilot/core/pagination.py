@@ -26,6 +26,21 @@ def encode_cursor(ts: datetime, row_id: uuid.UUID) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def invalid_cursor() -> InvalidField:
+    """The 422 for a cursor that no previous page of ours returned (every paged list)."""
+    return InvalidField(
+        "Invalid cursor",
+        details=[
+            {
+                "field": "cursor",
+                "message": "not a cursor from a previous page",
+                "type": "value_error",
+                "in": "query",
+            }
+        ],
+    )
+
+
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     """The (timestamp, id) a cursor points after; 422 naming `cursor` when it is not ours."""
     try:
@@ -36,17 +51,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
             raise ValueError("cursor timestamp has no time zone")
         return ts, uuid.UUID(id_raw)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidField(
-            "Invalid cursor",
-            details=[
-                {
-                    "field": "cursor",
-                    "message": "not a cursor from a previous page",
-                    "type": "value_error",
-                    "in": "query",
-                }
-            ],
-        ) from exc
+        raise invalid_cursor() from exc
 
 
 def newest_first(

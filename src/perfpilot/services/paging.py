@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from fastapi import Response
 
-from perfpilot.core.errors import InvalidField
+from perfpilot.core.pagination import invalid_cursor
 from perfpilot.core.schemas import ListEnvelope
 
 _PREFIX = "service:"
@@ -36,17 +36,7 @@ def decode_name_cursor(cursor: str | None) -> str:
         raw = ""
     name = raw.removeprefix(_PREFIX)
     if not raw.startswith(_PREFIX) or not name or len(name) > 100:
-        raise InvalidField(
-            "Invalid cursor",
-            details=[
-                {
-                    "field": "cursor",
-                    "message": "not a cursor from a previous page",
-                    "type": "value_error",
-                    "in": "query",
-                }
-            ],
-        )
+        raise invalid_cursor()
     return name
 
 
