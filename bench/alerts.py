@@ -237,25 +237,71 @@ class ThreadSampler:
         )
 
 
+def labelled(metrics: dict[str, float], name: str, label: str) -> dict[str, dict[str, float]]:
+    """One histogram's series split by the value of `label`, that label removed from the keys
+    (so histogram_percentile reads each alone)."""
+    out: dict[str, dict[str, float]] = {}
+    marker = f'{label}="'
+    for key, value in metrics.items():
+        if not key.startswith(name) or marker not in key:
+            continue
+        head, _, rest = key.partition(marker)
+        which, _, tail = rest.partition('"')
+        plain = (head + tail.lstrip(",")).replace("{,", "{").replace(",}", "}").replace("{}", "")
+        out.setdefault(which, {})[plain] = value
+    return out
+
+
+def histogram_line(metrics: dict[str, float], name: str, what: str) -> str:
+    count = metrics.get(f"{name}_count", 0.0)
+    total = metrics.get(f"{name}_sum", 0.0)
+    mean = total / count * 1000 if count else 0.0
+    return (
+        f"{what}: n {count:.0f}, mean {mean:.1f} ms, "
+        f"p50 <= {histogram_percentile(metrics, name, 0.5) * 1000:g} ms, "
+        f"p99 <= {histogram_percentile(metrics, name, 0.99) * 1000:g} ms, "
+        f"{total * 1000:.0f} ms in all"
+    )
+
+
+# the stages of perfpilot_alert_path_seconds, in path order (monitoring/telemetry.py)
+PATH_STAGES = (
+    "received", "group_commit", "engine_queue", "evaluate", "step_commit", "outbox_claim",
+    "webhook_post",
+)  # fmt: skip
+
+
 def db_wait_lines(metrics: dict[str, float]) -> list[str]:
-    """The server's own lock-wait figures, when this build exports them."""
+    """The server's own figures, when this build exports them: the write turn's wait and hold
+    by writer, SQLite's lock acquisition, and each stage of a fired alert's path."""
     lines = []
     for name, what in (
         ("perfpilot_db_write_wait_seconds", "wait for the write turn"),
-        ("perfpilot_db_lock_wait_seconds", "SQLite write-lock acquisition (BEGIN IMMEDIATE)"),
+        ("perfpilot_db_write_hold_seconds", "write turn held"),
     ):
-        count = metrics.get(f"{name}_count")
-        if count is None:
+        by_writer = labelled(metrics, name, "writer")
+        if not by_writer and f"{name}_count" in metrics:  # before writers were labelled
+            by_writer = {"all": metrics}
+        if not by_writer:
             lines.append(f"{what}: not exported by this build")
-            continue
-        total = metrics.get(f"{name}_sum", 0.0)
+        for writer, values in sorted(by_writer.items()):
+            lines.append(histogram_line(values, name, f"{what}, {writer}"))
+    name = "perfpilot_db_lock_wait_seconds"
+    count = metrics.get(f"{name}_count")
+    if count is None:
+        lines.append("SQLite write-lock acquisition: not exported by this build")
+    else:
         over_1ms = count - metrics.get(f'{name}_bucket{{le="0.001"}}', 0.0)
-        lines.append(
-            f"{what}: {count:.0f} turns, {total * 1000:.1f} ms in all, "
-            f"p50 <= {histogram_percentile(metrics, name, 0.5) * 1000:g} ms, "
-            f"p99 <= {histogram_percentile(metrics, name, 0.99) * 1000:g} ms, "
-            f"{over_1ms:.0f} over 1 ms"
-        )
+        line = histogram_line(metrics, name, "SQLite write-lock acquisition (BEGIN IMMEDIATE)")
+        lines.append(f"{line}, {over_1ms:.0f} over 1 ms")
+    stages = labelled(metrics, "perfpilot_alert_path_seconds", "stage")
+    if not stages:
+        lines.append("alert path stages: not exported by this build")
+    for stage in PATH_STAGES:
+        if stage in stages:
+            lines.append(
+                histogram_line(stages[stage], "perfpilot_alert_path_seconds", f"stage {stage}")
+            )
     return lines
 
 

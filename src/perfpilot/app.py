@@ -61,7 +61,8 @@ def build_context(settings: Settings) -> AppContext:
     )
     database = create_database(
         settings.effective_database_url,
-        on_write_wait=telemetry.db_write_wait.observe,
+        on_write_wait=lambda role, s: telemetry.db_write_wait.labels(role).observe(s),
+        on_write_hold=lambda role, s: telemetry.db_write_hold.labels(role).observe(s),
         on_lock_wait=telemetry.db_lock_wait.observe,
     )
     engine = database.writer

@@ -59,6 +59,7 @@ class StepWriter:
         resolved: list[tuple[PerformanceAlert, float]] = []
         now = self._clock()
         dirty = set(step.dirty)
+        began = time.time()
         async with self._sessionmaker() as session, session.begin():
             latest_value: dict[Pair, AlertTransition] = {}
             for t in step.transitions:
@@ -134,6 +135,7 @@ class StepWriter:
         for _, _, t in fired:
             if t.sample_ts is not None:
                 self._telemetry.alert_commit_latency.observe(max(0.0, committed_at - t.sample_ts))
+            self._observe_path(step, t, began, committed_at)
         if self._on_alert_changes is not None:
             self._on_alert_changes()  # the outbox may have new rows: deliver them now
         # live views (monitoring/events.py), after commit: subscribers see committed changes only
@@ -145,6 +147,21 @@ class StepWriter:
             for action in done_actions:
                 data = action_out(action).model_dump(mode="json", by_alias=True)
                 self.events.publish(f"action.{action.status}", data)
+
+    def _observe_path(self, step: Step, t: AlertTransition, began: float, committed: float) -> None:
+        """The engine's stages of a fired alert's path (telemetry.ALERT_PATH_STAGES)."""
+        origin = step.origins.get((t.rule_id, t.service_name))
+        stage = self._telemetry.alert_path.labels
+        if origin is not None:
+            timing = origin.timing
+            if timing is not None:
+                if t.sample_ts is not None:
+                    stage("received").observe(max(0.0, timing.started - t.sample_ts))
+                stage("group_commit").observe(max(0.0, timing.committed - timing.started))
+            stage("engine_queue").observe(max(0.0, step.taken - origin.queued))
+        if step.taken:
+            stage("evaluate").observe(max(0.0, began - step.taken))
+        stage("step_commit").observe(max(0.0, committed - began))
 
     async def _fire(
         self, session: AsyncSession, spec: RuleSpec, t: AlertTransition

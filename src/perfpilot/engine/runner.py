@@ -19,13 +19,22 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from perfpilot.actions.coordinator import ActionCoordinator
 from perfpilot.core.config import Settings
+from perfpilot.core.db import set_writer_role
 from perfpilot.engine.core import EvaluationCore, Pair
 from perfpilot.engine.persist import StepWriter
 from perfpilot.engine.restore import restore_core
-from perfpilot.engine.state_machine import RuleSpec
-from perfpilot.engine.step import AlertAcknowledged, AlertClosed, RuleChanged, Step, Tick, Work
+from perfpilot.engine.state_machine import RuleSpec, TransitionKind
+from perfpilot.engine.step import (
+    AlertAcknowledged,
+    AlertClosed,
+    RuleChanged,
+    Samples,
+    Step,
+    Tick,
+    Work,
+)
 from perfpilot.engine.windows import Sample
-from perfpilot.metrics.stream import SampleStream
+from perfpilot.metrics.stream import GroupTiming, SampleRow, SampleStream
 from perfpilot.models import OptimizationRule
 from perfpilot.monitoring.events import EventHub
 from perfpilot.monitoring.telemetry import Telemetry
@@ -88,7 +97,7 @@ class EngineRunner(StepWriter):
 
     async def start(self) -> None:
         await self._restore()
-        self._samples.add_listener(self._put)
+        self._samples.add_listener(self._samples_committed)
         self._tasks = [
             asyncio.create_task(self._process_loop(), name="perfpilot-engine"),
             asyncio.create_task(self._tick_loop(), name="perfpilot-engine-tick"),
@@ -113,6 +122,9 @@ class EngineRunner(StepWriter):
     def latest_sample_ts(self, service_name: str, metric_type: str) -> float | None:
         latest = self.core.latest(service_name, metric_type)
         return latest[0] if latest is not None else None
+
+    def _samples_committed(self, rows: list[SampleRow], timing: GroupTiming | None) -> None:
+        self._put(Samples(rows, timing, time.time()))
 
     def _put(self, work: Work) -> None:
         self._idle.clear()
@@ -141,13 +153,14 @@ class EngineRunner(StepWriter):
             self.tick_now()
 
     async def _process_loop(self) -> None:
+        set_writer_role("engine")
         while True:
             work = [await self._queue.get()]
             while not self._queue.empty():
                 work.append(self._queue.get_nowait())
             self._telemetry.engine_queue.set(0)
             try:
-                step = await self._apply(work)
+                step = await self._apply(work, taken=time.time())
                 await self._persist(step)
             except Exception:  # keep evaluating; the failure is logged with its cause
                 log.exception("engine_step_failed", items=len(work))
@@ -155,20 +168,24 @@ class EngineRunner(StepWriter):
                 if self._queue.empty():
                     self._idle.set()
 
-    async def _apply(self, work: Sequence[Work]) -> Step:
-        step = Step()
+    async def _apply(self, work: Sequence[Work], *, taken: float = 0.0) -> Step:
+        step = Step(taken=taken)
         core = self.core
         for item in work:
-            if isinstance(item, list):
+            if isinstance(item, Samples):
                 samples = [
                     Sample(
                         r["service_name"], r["metric_type"], r["value"], r["timestamp"].timestamp()
                     )
-                    for r in item
+                    for r in item.rows
                 ]
                 if samples:
                     step.now = max(step.now, max(sample.ts for sample in samples))
-                step.transitions.extend(core.evaluate_batch(samples))
+                transitions = core.evaluate_batch(samples)
+                for t in transitions:
+                    if t.kind is TransitionKind.FIRED:
+                        step.origins.setdefault((t.rule_id, t.service_name), item)
+                step.transitions.extend(transitions)
                 self._report_failures()
                 self._telemetry.samples_evaluated.inc(len(samples))
             elif isinstance(item, Tick):
