@@ -21,7 +21,7 @@ ALERT_PATH_STAGES = (
     "received",  # sample timestamp -> its group commit began (HTTP, wait behind the previous)
     "group_commit",  # the group commit holding the sample (write-turn wait + insert)
     "engine_queue",  # committed group handed to the engine -> an engine step took it
-    "evaluate",  # the step took it -> the step's transaction began
+    "evaluate",  # the step took it -> its transaction began
     "step_commit",  # the step's transaction (write-turn wait + statements + commit)
     "outbox_claim",  # the alert.fired delivery row written -> claimed by the dispatcher
     "webhook_post",  # the POST, request to response
