@@ -114,7 +114,6 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             samples=ctx.samples,
             telemetry=ctx.telemetry,
             settings=settings,
-            on_alert_changes=webhooks.notify,
         )
         runner.actions = ActionCoordinator(settings, latest_sample_ts=runner.latest_sample_ts)
         runner.events = ctx.events

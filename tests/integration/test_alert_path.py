@@ -1,19 +1,24 @@
-"""The alert path is measured stage by stage on /metrics (perfpilot_alert_path_seconds), and an
-alert's webhook is handed to this process's dispatcher as the step commits: leased at insert,
-sent without a claim or a poll."""
+"""The alert path is measured stage by stage on /metrics (perfpilot_alert_path_seconds); an
+alert's webhook is handed to this process's dispatcher as the step commits (leased at insert,
+sent without a claim or a poll); an alert committed without its action gets it on restart."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
-from perfpilot.models import WebhookDelivery
+from perfpilot.core.db import create_engine
+from perfpilot.models import OptimizationAction, WebhookDelivery
 from perfpilot.monitoring.telemetry import ALERT_PATH_STAGES
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, make_settings, start_server
 from tests.integration.test_health import exposition, value_of
 from tests.webhook_receiver import WebhookReceiver
 
@@ -72,3 +77,52 @@ async def test_each_stage_of_a_fired_alert_is_observed_once(
     # a sample that fires nothing adds to no stage
     await s.push({"serviceName": "api", "metricType": "latency", "value": 10})
     assert await stage_counts(s) == dict.fromkeys(ALERT_PATH_STAGES, 1.0)
+
+
+async def actions_of(s: LiveServer, service: str) -> list[dict[str, Any]]:
+    response = await s.client.get(s.api(f"/actions?serviceName={service}"), headers=s.auth())
+    assert response.status_code == 200, response.text
+    return list(response.json()["data"])
+
+
+async def test_an_alert_committed_without_its_action_gets_it_after_a_restart(
+    clean_database: str, tmp_path: Path
+) -> None:
+    """The alert and its action are two transactions: a crash between them (here: the
+    action's row removed while the server is down) is made good on the next start, once."""
+    settings = make_settings(clean_database, tmp_path)
+    server, task, (app, port) = await start_server(settings)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            s = LiveServer(base_url=str(client.base_url), ctx=app.state.ctx, client=client)
+            assert (await s.client.post(s.api("/rules"), json=RULE, headers=s.auth())).is_success
+            await s.push(
+                {"serviceName": "lost", "metricType": "latency", "value": 5000},
+                {"serviceName": "kept", "metricType": "latency", "value": 5000},
+            )
+            [lost] = await actions_of(s, "lost")
+            [kept] = await actions_of(s, "kept")
+    finally:
+        server.should_exit = True
+        await task
+    engine = create_engine(clean_database)
+    async with engine.begin() as connection:
+        await connection.execute(
+            delete(OptimizationAction).where(OptimizationAction.id == uuid.UUID(lost["id"]))
+        )
+    await engine.dispose()
+
+    server, task, (app, port) = await start_server(settings)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            s = LiveServer(base_url=str(client.base_url), ctx=app.state.ctx, client=client)
+            s.runner.tick_now()  # the first step after the restart
+            await s.settle()
+            [again] = await actions_of(s, "lost")
+            assert again["id"] != lost["id"]
+            assert (again["alertId"], again["type"]) == (lost["alertId"], "cache_clear")
+            assert again["status"] == "executed"
+            assert [a["id"] for a in await actions_of(s, "kept")] == [kept["id"]]  # not twice
+    finally:
+        server.should_exit = True
+        await task

@@ -1,5 +1,13 @@
-"""Writing one engine step: alerts, their outbox events, per-pair states and the actions the
-step decides, in one transaction; memory (open alerts) follows only once it has committed."""
+"""Writing one engine step: alerts, their outbox events and per-pair states in one transaction,
+then the actions the step decides in a second one; memory (open alerts) follows each commit.
+
+Two transactions so that an alert is committed, and its webhook on its way, as soon as the
+alert itself is written: executing an action reads and writes a dozen rows (desired state,
+cooldown, baseline, prediction, overlaps), several times the alert's own work, and on SQLite
+the whole transaction holds the one writer. Nothing is lost between the two: actions that
+fail are tried again with the next step, and after a crash the open alerts that have no action
+row at all (every executed, skipped or dry-run action leaves one) get theirs on the first step
+after the restart (`unactioned`, loaded by the runner's restore)."""
 
 from __future__ import annotations
 
@@ -8,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from perfpilot.actions.coordinator import ActionCoordinator, FiringPair
@@ -24,9 +33,11 @@ from perfpilot.engine.state_machine import (
     condition_holds,
 )
 from perfpilot.engine.step import Step
-from perfpilot.models import OptimizationAction, PerformanceAlert
+from perfpilot.models import PerformanceAlert
 from perfpilot.monitoring.events import EventHub
 from perfpilot.monitoring.telemetry import Telemetry
+
+log = structlog.get_logger("perfpilot.engine")
 
 
 def _alert_data(alert: PerformanceAlert) -> dict[str, object]:
@@ -45,16 +56,18 @@ class StepWriter:
     _clock: Callable[[], float]
     _open: dict[Pair, uuid.UUID]
     _on_alert_changes: Callable[[], None] | None
+    # firings and resolutions whose actions are still to run (failed, or found at restore)
+    unactioned: list[tuple[RuleSpec, PerformanceAlert, float]]
+    unreverted: list[tuple[PerformanceAlert, float]]
 
     async def _commit(self, step: Step, *, scope: set[Pair] | None = None) -> None:
-        """Persist one step in one transaction; memory follows only once committed.
+        """Persist one step: its alerts, then its actions (module docstring); memory follows
+        only once committed. Raises only if the alerts' transaction fails.
 
         ``scope`` limits the firing pairs whose actions may repeat (None: every open pair).
         """
-        actions = self.actions
         opened: dict[Pair, uuid.UUID] = {}
         closed: set[Pair] = set()
-        done_actions: list[OptimizationAction] = []
         fired: list[tuple[RuleSpec, PerformanceAlert, AlertTransition]] = []
         resolved: list[tuple[PerformanceAlert, float]] = []
         now = self._clock()
@@ -118,15 +131,6 @@ class StepWriter:
                         state=state.to_dict(),
                         at=stamp,
                     )
-            if actions is not None:
-                done_actions = await actions.on_step(
-                    session,
-                    now=step.now,
-                    ticked=step.ticked,
-                    fired=[(spec, a, t.at) for spec, a, t in fired],
-                    firing=self._firing_pairs(opened, closed, step.now, scope),
-                    resolved=resolved,
-                )
         # committed: only now does memory follow
         for pair in closed:
             self._open.pop(pair, None)
@@ -144,7 +148,42 @@ class StepWriter:
                 self.events.publish("alert.fired", _alert_data(alert))
             for alert, _ in resolved:
                 self.events.publish("alert.resolved", _alert_data(alert))
-            for action in done_actions:
+        if self.actions is not None:
+            await self._act(step, [(spec, a, t.at) for spec, a, t in fired], resolved, scope)
+
+    async def _act(
+        self,
+        step: Step,
+        fired: list[tuple[RuleSpec, PerformanceAlert, float]],
+        resolved: list[tuple[PerformanceAlert, float]],
+        scope: set[Pair] | None,
+    ) -> None:
+        """The step's actions in their own transaction; if it fails, they are tried again
+        with the next step (the alerts they answer are committed and open)."""
+        actions = self.actions
+        assert actions is not None
+        fired = [*self.unactioned, *fired]
+        resolved = [*self.unreverted, *resolved]
+        self.unactioned, self.unreverted = [], []
+        try:
+            async with self._sessionmaker() as session, session.begin():
+                done = await actions.on_step(
+                    session,
+                    now=step.now,
+                    ticked=step.ticked,
+                    fired=fired,
+                    firing=self._firing_pairs({}, set(), step.now, scope),
+                    resolved=resolved,
+                )
+        except Exception as exc:
+            self.unactioned, self.unreverted = fired, resolved
+            self._telemetry.engine_failures.labels(stage="actions").inc()
+            log.warning(
+                "engine_actions_retrying", error=repr(exc), fired=len(fired), resolved=len(resolved)
+            )
+            return
+        if self.events is not None:
+            for action in done:
                 data = action_out(action).model_dump(mode="json", by_alias=True)
                 self.events.publish(f"action.{action.status}", data)
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from perfpilot.actions import repository as actions_repo
 from perfpilot.actions.coordinator import ActionCoordinator
 from perfpilot.core.config import Settings
 from perfpilot.core.db import set_writer_role
@@ -79,6 +80,8 @@ class EngineRunner(StepWriter):
         self._idle = asyncio.Event()
         self._idle.set()
         self._failure_logged: dict[Pair, float] = {}
+        self.unactioned = []
+        self.unreverted = []
 
     # -- EngineControl -------------------------------------------------------------------
     def rule_changed(self, rule_id: str) -> None:
@@ -144,7 +147,16 @@ class EngineRunner(StepWriter):
             )
             if self.actions is not None:
                 await self.actions.load(session)
-        log.info("engine_restored", rules=len(self.core.rules()), open_alerts=len(self._open))
+                for alert in await actions_repo.unactioned_open_alerts(session):
+                    spec = self.core.rule(str(alert.rule_id))
+                    if spec is not None:
+                        self.unactioned.append((spec, alert, alert.triggered_at.timestamp()))
+        log.info(
+            "engine_restored",
+            rules=len(self.core.rules()),
+            open_alerts=len(self._open),
+            unactioned_alerts=len(self.unactioned),
+        )
 
     # -- loops ---------------------------------------------------------------------------
     async def _tick_loop(self) -> None:
@@ -266,7 +278,9 @@ class EngineRunner(StepWriter):
         """
         actions = self.actions
         busy = actions is not None and (
-            step.ticked or bool(self._open) or actions.pending_measurements > 0
+            step.ticked
+            or bool(self._open or self.unactioned or self.unreverted)
+            or actions.pending_measurements > 0
         )
         if not step.transitions and not step.dirty and not busy:
             return

@@ -207,7 +207,8 @@ class Telemetry:
             "perfpilot_engine_failures",
             "Engine failures isolated so the rest went on: stage=evaluate (one rule/service "
             "pair's evaluation raised), step (a step's transaction failed and was retried), "
-            "persist (one pair's writes failed again on the retry and were dropped)",
+            "persist (one pair's writes failed again on the retry and were dropped), actions (a "
+            "step's actions failed; tried again with the next step)",
             ["stage"],
             registry=self.registry,
         )
