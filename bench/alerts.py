@@ -306,9 +306,9 @@ def db_wait_lines(metrics: dict[str, float]) -> list[str]:
 
 
 def latency(
-    work: Path, env: dict[str, str], count: int, load_rate: float, run: int = 1
-) -> list[str]:
-    data = work / f"latency-{run}"
+    work: Path, env: dict[str, str], count: int, load_rate: float, run: int = 1, tag: str = ""
+) -> tuple[list[str], dict[str, float]]:
+    data = work / f"latency-{tag}{run}"
     data.mkdir()
     bodies = work / "load"
     if not bodies.exists():
@@ -380,6 +380,14 @@ def latency(
         )
     else:
         load_line = "background load: none"
+    figures = {
+        "alert_p99": alert_p99,
+        "hook_p50": percentile(delays, 0.5),
+        "hook_p99": hook_p99,
+        "hook_max": max(delays),
+        "busy_share": sampler.sleeping / sampler.samples if sampler.samples else 0.0,
+        "load": load_before[0],
+    }
     return [
         f"run {run}: load average {load_before[0]:.2f} before, {load_after[0]:.2f} after; "
         f"server CPU {server_cpu:.0%} of a core, machine {machine:.0%} of "
@@ -395,6 +403,25 @@ def latency(
         f"{'met' if hook_p99 < TARGET_WEBHOOK_P99_MS else 'NOT met'})",
         sampler.line(),
         *db_wait_lines(metrics),
+    ], figures
+
+
+def summary(name: str, runs: list[dict[str, float]], total: int) -> list[str]:
+    """The Must-show of issue 10 over every run of one build."""
+    met = sum(
+        f["alert_p99"] < TARGET_ALERT_P99_MS and f["hook_p99"] < TARGET_WEBHOOK_P99_MS for f in runs
+    )
+
+    def column(key: str, fmt: str = "{:.0f}") -> str:
+        return ", ".join(fmt.format(f[key]) for f in runs)
+
+    return [
+        f"{name}: both targets met in {met} of {total} runs ({total - len(runs)} failed to run)",
+        f"  alert committed p99 (bucket bound, ms): {column('alert_p99', '{:g}')}",
+        f"  webhook p50 / p99 / max (ms): {column('hook_p50')} / {column('hook_p99')} / "
+        f"{column('hook_max')}",
+        f"  busy-handler share: {column('busy_share', '{:.1%}')}; load average at start: "
+        f"{column('load', '{:.1f}')}",
     ]
 
 
@@ -407,6 +434,12 @@ def main() -> None:
     parser.add_argument("--load-rate", type=float, default=5000.0, help="samples/s, 0: none")
     parser.add_argument("--runs", type=int, default=1, help="latency runs, a fresh server each")
     parser.add_argument("--latency-only", action="store_true")
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="a `src` directory of another build (e.g. `git archive <commit> src`): each "
+        "latency run then starts that build's server first, then this one's, same load",
+    )
     args = parser.parse_args()
     env = dict(os.environ) | {
         "PERFPILOT_JWT_SECRET": JWT_SECRET,
@@ -426,13 +459,31 @@ def main() -> None:
             for line in lines:
                 print("  " + line)
         print(f"\nlatency ({args.alerts} alerts, {args.load_rate:,.0f} samples/s of load):")
+        builds = {"this build": env}
+        if args.baseline_src is not None:
+            base = str(args.baseline_src.resolve())
+            builds = {f"baseline ({base})": env | {"PYTHONPATH": base}, **builds}
+        results: dict[str, list[dict[str, float]]] = {name: [] for name in builds}
         for run in range(1, args.runs + 1):
-            try:
-                lines = latency(work, env, args.alerts, args.load_rate, run)
-            except Exception as exc:  # a busy machine: report the run, go on with the next
-                lines = [f"run {run}: FAILED ({type(exc).__name__}: {exc})"]
-            for line in lines:
-                print("  " + line, flush=True)
+            for number, (name, build_env) in enumerate(builds.items()):
+                try:
+                    lines, figures = latency(
+                        work, build_env, args.alerts, args.load_rate, run, tag=f"b{number}-"
+                    )
+                    results[name].append(figures)
+                except Exception as exc:  # a busy machine: report the run, go on with the next
+                    lines = [f"run {run}: FAILED ({type(exc).__name__}: {exc})"]
+                print(f"  [{name}]" if len(builds) > 1 else "", flush=True)
+                for line in lines:
+                    print("  " + line, flush=True)
+        print(
+            f"\nsummary (targets: alert committed p99 < {TARGET_ALERT_P99_MS:g} ms and webhook "
+            f"p99 < {TARGET_WEBHOOK_P99_MS:g} ms in every run; load average now "
+            f"{os.getloadavg()[0]:.2f}, {os.cpu_count()} cores):"
+        )
+        for name, runs in results.items():
+            for line in summary(name, runs, args.runs):
+                print("  " + line)
 
 
 if __name__ == "__main__":
