@@ -35,7 +35,7 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import await_only
 
-from perfpilot.core.sqlite_driver import BUSY_TIMEOUT_MS, OneHopConnection, async_creator
+from perfpilot.core.sqlite_driver import OneHopConnection, async_creator
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
@@ -84,20 +84,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     # WAL + NORMAL: a commit survives a process crash; only an OS crash may lose the last ones.
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
 
-def create_engine(
-    url: str, *, echo: bool = False, inline: Callable[[], bool] | None = None, **options: Any
-) -> AsyncEngine:
-    """An async engine; SQLite gets WAL mode and a busy timeout on every connection, and
-    `inline` as its connections' inline policy (core/sqlite_driver.py)."""
+def create_engine(url: str, *, echo: bool = False, **options: Any) -> AsyncEngine:
+    """An async engine; SQLite gets WAL mode and a busy timeout on every connection."""
     kwargs: dict[str, Any] = {"echo": echo, **options}
     if url.startswith("sqlite"):
-        policy = {} if inline is None else {"inline": inline}
-        kwargs["async_creator"] = async_creator(url, {"timeout": 10}, **policy)
+        kwargs["async_creator"] = async_creator(url, {"timeout": 10})
     else:
         kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
     engine = create_async_engine(url, **kwargs)
@@ -121,9 +117,6 @@ WRITE_TURN_TIMEOUT_SECONDS = 60.0
 # sets it once at the start of its task (tasks it creates inherit it); requests are "api".
 WRITER_ROLES = ("api", "ingest", "engine", "webhooks", "maintenance")
 _writer_role: ContextVar[str] = ContextVar("perfpilot_writer_role", default="api")
-# whose small statements run inline on the write connection (core/sqlite_driver.py): all but
-# the maintenance loops, whose chunked deletes and checkpoints are bulk work
-_INLINE_ROLES = frozenset(WRITER_ROLES) - {"maintenance"}
 
 
 def set_writer_role(role: str) -> None:
@@ -135,10 +128,6 @@ def set_writer_role(role: str) -> None:
 
 def writer_role() -> str:
     return _writer_role.get()
-
-
-def _inline_writer() -> bool:
-    return _writer_role.get() in _INLINE_ROLES
 
 
 def _ignore(_: float) -> None:
@@ -257,7 +246,6 @@ def create_database(
     writer = create_engine(
         url,
         echo=echo,
-        inline=_inline_writer,
         poolclass=_WriteTurnPool,
         pool_size=1,
         max_overflow=0,

@@ -10,17 +10,6 @@ cursor; the cursor the event loop sees only holds the outcome.
 
 Server-side cursors (`stream()`) get the same prefetched rows: nothing here streams big
 results.
-
-Inline statements (the write connection, core/db.py): a hop costs a turn of the event loop,
-which under load is milliseconds of waiting behind requests, while the statements of an engine
-step, a webhook outcome or an API write take SQLite microseconds. On the one write connection
-they would hold the write turn for a dozen loop turns each. So a connection made with an
-`inline` policy runs a statement directly on the event loop's thread when the policy allows
-it for the current caller and the statement is small (not an executemany of more than
-`INLINE_MAX_ROWS` rows): no hop, no wait. Bulk work (ingest groups, retention) still runs on
-the connection's thread. The two never overlap: a pooled connection has one user, who awaits
-each call before the next (sqlite3 is opened with check_same_thread=False, as SQLAlchemy's
-dialect does for files).
 """
 
 from __future__ import annotations
@@ -36,22 +25,6 @@ import aiosqlite
 from sqlalchemy.engine import make_url
 
 _T = TypeVar("_T")
-
-# an executemany of more rows than this always runs on the connection's thread
-INLINE_MAX_ROWS = 100
-BUSY_TIMEOUT_MS = 10_000  # as core/db.py sets on every connection
-
-
-def _never() -> bool:
-    return False
-
-
-def _small(parameters: Any, *, many: bool) -> bool:
-    if not many:
-        return True
-    return isinstance(parameters, Sequence) and len(parameters) <= INLINE_MAX_ROWS
-
-
 _Description = tuple[tuple[Any, ...], ...] | None
 _Outcome = tuple[_Description, int, int | None, list[Any]]
 
@@ -92,8 +65,7 @@ class OneHopCursor:
 
     async def _outcome(self, sql: str, parameters: Any, *, many: bool) -> OneHopCursor:
         run = partial(_run, self._connection._conn, sql, parameters, many=many)
-        small = _small(parameters, many=many)
-        outcome = await self._connection.in_thread(run, inline_if_allowed=small)
+        outcome = await self._connection.in_thread(run)
         self.description, self.rowcount, self.lastrowid, self._rows = outcome
         return self
 
@@ -126,63 +98,29 @@ class OneHopCursor:
 
 
 class OneHopConnection(aiosqlite.Connection):
-    # whether the current caller's small statements may run inline (module docstring)
-    inline: Callable[[], bool] = staticmethod(_never)
-
-    async def in_thread(self, function: Callable[[], _T], *, inline_if_allowed: bool = True) -> _T:
-        """`function()` on the connection's thread (one hop), or inline on the event loop's
-        thread when the connection's `inline` policy allows it (module docstring)."""
-        if inline_if_allowed and self.inline():
-            if not self._running or not self._connection:
-                raise ValueError("Connection closed")
-            return function()
+    async def in_thread(self, function: Callable[[], _T]) -> _T:
+        """`function()` on the connection's thread: one hop."""
         result: _T = await self._execute(function)  # type: ignore[no-untyped-call]
         return result
 
     def cursor(self) -> OneHopCursor:  # type: ignore[override]
         return OneHopCursor(self)
 
-    async def commit(self) -> None:
-        await self.in_thread(self._conn.commit)
-
-    async def rollback(self) -> None:
-        await self.in_thread(self._conn.rollback)
-
     async def begin_immediate(self) -> float:
         """BEGIN IMMEDIATE; returns how long it took on the connection's thread, that is how
-        long SQLite took to grant the write lock (the GIL may add up to its switch interval).
-
-        Inline (when allowed) it never waits: the lock is tried with no busy timeout, and
-        only if another connection holds it is it waited for on the connection's thread
-        (the busy handler sleeps; the event loop's thread must not)."""
+        long SQLite took to grant the write lock (the GIL may add up to its switch interval)."""
 
         def begin(connection: sqlite3.Connection) -> float:
             started = time.perf_counter()
             connection.execute("BEGIN IMMEDIATE")
             return time.perf_counter() - started
 
-        if self.inline():
-            if not self._running or not self._connection:
-                raise ValueError("Connection closed")
-            connection = self._conn
-            started = time.perf_counter()
-            connection.execute("PRAGMA busy_timeout=0")
-            try:
-                connection.execute("BEGIN IMMEDIATE")
-                return time.perf_counter() - started
-            except sqlite3.OperationalError as exc:
-                if connection.in_transaction or "locked" not in str(exc):
-                    raise
-            finally:
-                connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        return await self.in_thread(partial(begin, self._conn), inline_if_allowed=False)
+        return await self.in_thread(partial(begin, self._conn))
 
 
-def async_creator(
-    url: str, connect_args: dict[str, Any], *, inline: Callable[[], bool] = _never
-) -> Callable[[], Any]:
+def async_creator(url: str, connect_args: dict[str, Any]) -> Callable[[], Any]:
     """For create_async_engine(async_creator=...): what the aiosqlite dialect would open
-    for `url`, as a OneHopConnection; `inline` is its inline policy (module docstring)."""
+    for `url`, as a OneHopConnection."""
     parsed = make_url(url)
     args: Sequence[Any]
     args, options = parsed.get_dialect()().create_connect_args(parsed)
@@ -190,7 +128,6 @@ def async_creator(
 
     async def connect() -> OneHopConnection:
         connection = OneHopConnection(partial(sqlite3.connect, *args, **options), 64)
-        connection.inline = inline
         # as SQLAlchemy's dialect does: before aiosqlite 0.22 the connection was the thread
         thread: Thread = getattr(connection, "_thread", None) or connection  # type: ignore[assignment]
         thread.daemon = True
