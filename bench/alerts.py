@@ -19,6 +19,13 @@ One invocation, SQLite, loopback only, bounded (about two minutes):
    exports them, and the load average.
 
     python bench/alerts.py --latency-only --runs 5     # the latency phase only, five servers
+    python bench/alerts.py --latency-only --runs 5 --baseline-src /tmp/base/src
+        # each run: another build's server (e.g. `git archive <commit> src | tar -x -C
+        # /tmp/base`) first, then this one's, same load; a summary per build at the end
+
+Each run also prints what the server exports about itself: the write turn's wait and hold by
+writer, SQLite's lock acquisition, and the stages of every fired alert's path
+(perfpilot_alert_path_seconds: count, mean, bucket-bound p50/p99).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import delete, select
 
 from perfpilot.core.db import create_engine
-from perfpilot.models import OptimizationAction, WebhookDelivery
+from perfpilot.models import OptimizationAction, OptimizationRule, WebhookDelivery
 from perfpilot.monitoring.telemetry import ALERT_PATH_STAGES
 from tests.conftest import LiveServer, make_settings, start_server
 from tests.integration.test_health import exposition, value_of
@@ -126,3 +126,40 @@ async def test_an_alert_committed_without_its_action_gets_it_after_a_restart(
     finally:
         server.should_exit = True
         await task
+
+
+async def test_an_action_that_fails_keeps_neither_its_alert_nor_other_actions_back(
+    live_server: LiveServer,
+) -> None:
+    """A rule whose stored action cannot run (a parameter made unusable in the database, as a
+    bad migration or a manual edit would leave it) still fires its alert; the other rule's
+    action in the same step executes."""
+    s = live_server
+    broken = {
+        "name": "broken action",
+        "serviceName": "svc-a",
+        "condition": {"metric": "latency", "operator": "gt", "threshold": 1000},
+        "action": {"type": "scale_up", "parameters": {"instances": 1}},
+    }
+    created = await s.client.post(s.api("/rules"), json=broken, headers=s.auth())
+    assert created.status_code == 201, created.text
+    rule_id = uuid.UUID(created.json()["data"]["id"])
+    good = RULE | {"name": "good", "serviceName": "svc-b"}
+    assert (await s.client.post(s.api("/rules"), json=good, headers=s.auth())).is_success
+    async with s.ctx.sessionmaker() as session, session.begin():
+        rule = await session.get(OptimizationRule, rule_id)
+        assert rule is not None
+        rule.action = {**rule.action, "parameters": {"instances": "not a number"}}
+    s.runner.rule_changed(str(rule_id))
+    await s.settle()
+
+    await s.push(
+        {"serviceName": "svc-a", "metricType": "latency", "value": 5000},
+        {"serviceName": "svc-b", "metricType": "latency", "value": 5000},
+    )
+    listed = await s.client.get(s.api("/alerts"), headers=s.auth())
+    fired = {a["serviceName"]: a["status"] for a in listed.json()["data"]}
+    assert fired == {"svc-a": "active", "svc-b": "active"}
+    assert await actions_of(s, "svc-a") == []
+    [done] = await actions_of(s, "svc-b")
+    assert (done["type"], done["status"]) == ("cache_clear", "executed")

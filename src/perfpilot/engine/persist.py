@@ -4,10 +4,11 @@ then the actions the step decides in a second one; memory (open alerts) follows 
 Two transactions so that an alert is committed, and its webhook on its way, as soon as the
 alert itself is written: executing an action reads and writes a dozen rows (desired state,
 cooldown, baseline, prediction, overlaps), several times the alert's own work, and on SQLite
-the whole transaction holds the one writer. Nothing is lost between the two: actions that
-fail are tried again with the next step, and after a crash the open alerts that have no action
-row at all (every executed, skipped or dry-run action leaves one) get theirs on the first step
-after the restart (`unactioned`, loaded by the runner's restore)."""
+the whole transaction holds the one writer. Nothing is lost between the two: after a crash,
+the open alerts that have no action row at all (every executed, skipped or dry-run action
+leaves one) get theirs on the first step after the restart (`unactioned`, loaded by the
+runner's restore). Actions that fail are tried again one by one at once; one that fails alone
+is logged, counted and dropped, as a pair's writes are (engine/runner.py)."""
 
 from __future__ import annotations
 
@@ -33,11 +34,13 @@ from perfpilot.engine.state_machine import (
     condition_holds,
 )
 from perfpilot.engine.step import Step
-from perfpilot.models import PerformanceAlert
+from perfpilot.models import OptimizationAction, PerformanceAlert
 from perfpilot.monitoring.events import EventHub
 from perfpilot.monitoring.telemetry import Telemetry
 
 log = structlog.get_logger("perfpilot.engine")
+
+Fired = tuple[RuleSpec, PerformanceAlert, float]  # a firing whose action is to run, and when
 
 
 def _alert_data(alert: PerformanceAlert) -> dict[str, object]:
@@ -56,9 +59,8 @@ class StepWriter:
     _clock: Callable[[], float]
     _open: dict[Pair, uuid.UUID]
     _on_alert_changes: Callable[[], None] | None
-    # firings and resolutions whose actions are still to run (failed, or found at restore)
-    unactioned: list[tuple[RuleSpec, PerformanceAlert, float]]
-    unreverted: list[tuple[PerformanceAlert, float]]
+    # firings whose actions are still to run (found at restore: module docstring)
+    unactioned: list[Fired]
 
     async def _commit(self, step: Step, *, scope: set[Pair] | None = None) -> None:
         """Persist one step: its alerts, then its actions (module docstring); memory follows
@@ -154,38 +156,62 @@ class StepWriter:
     async def _act(
         self,
         step: Step,
-        fired: list[tuple[RuleSpec, PerformanceAlert, float]],
+        fired: list[Fired],
         resolved: list[tuple[PerformanceAlert, float]],
         scope: set[Pair] | None,
     ) -> None:
-        """The step's actions in their own transaction; if it fails, they are tried again
-        with the next step (the alerts they answer are committed and open)."""
-        actions = self.actions
-        assert actions is not None
+        """The step's actions in their own transaction. If it fails, each firing, each
+        resolution and the rest (repeats, the tick's autoscaler) are tried alone, so one that
+        keeps failing (logged, counted, dropped) does not hold back the others."""
         fired = [*self.unactioned, *fired]
-        resolved = [*self.unreverted, *resolved]
-        self.unactioned, self.unreverted = [], []
+        self.unactioned = []
+        firing = self._firing_pairs({}, set(), step.now, scope)
         try:
-            async with self._sessionmaker() as session, session.begin():
-                done = await actions.on_step(
-                    session,
-                    now=step.now,
-                    ticked=step.ticked,
-                    fired=fired,
-                    firing=self._firing_pairs({}, set(), step.now, scope),
-                    resolved=resolved,
-                )
+            done = await self._act_once(step, fired, firing, resolved, ticked=step.ticked)
         except Exception as exc:
-            self.unactioned, self.unreverted = fired, resolved
             self._telemetry.engine_failures.labels(stage="actions").inc()
-            log.warning(
-                "engine_actions_retrying", error=repr(exc), fired=len(fired), resolved=len(resolved)
-            )
-            return
+            log.warning("engine_actions_retrying", error=repr(exc), fired=len(fired))
+            done = []
+            parts: list[tuple[list[Fired], list[FiringPair], list[tuple[PerformanceAlert, float]]]]
+            parts = [([f], [], []) for f in fired] + [([], [], [r]) for r in resolved]
+            parts.append(([], firing, []))
+            for one, repeats, reverts in parts:
+                ticked = step.ticked and not (one or reverts)
+                try:
+                    done += await self._act_once(step, one, repeats, reverts, ticked=ticked)
+                except Exception as part_exc:
+                    self._telemetry.engine_failures.labels(stage="actions").inc()
+                    alert = one[0][1] if one else reverts[0][0] if reverts else None
+                    log.error(
+                        "engine_actions_dropped",
+                        alert_id=str(alert.id) if alert is not None else None,
+                        error=repr(part_exc),
+                    )
         if self.events is not None:
             for action in done:
                 data = action_out(action).model_dump(mode="json", by_alias=True)
                 self.events.publish(f"action.{action.status}", data)
+
+    async def _act_once(
+        self,
+        step: Step,
+        fired: list[Fired],
+        firing: list[FiringPair],
+        resolved: list[tuple[PerformanceAlert, float]],
+        *,
+        ticked: bool,
+    ) -> list[OptimizationAction]:
+        actions = self.actions
+        assert actions is not None
+        async with self._sessionmaker() as session, session.begin():
+            return await actions.on_step(
+                session,
+                now=step.now,
+                ticked=ticked,
+                fired=fired,
+                firing=firing,
+                resolved=resolved,
+            )
 
     def _observe_path(self, step: Step, t: AlertTransition, began: float, committed: float) -> None:
         """The engine's stages of a fired alert's path (telemetry.ALERT_PATH_STAGES)."""

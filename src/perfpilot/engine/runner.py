@@ -1,6 +1,7 @@
 """The loop around the pure core: feeds it samples, ticks and commands, and persists what it
-decides (alerts, their outbox events, per-pair states) in one transaction per step (written by
-engine/persist.py; a step that fails is retried, then split pair by pair).
+decides (alerts, their outbox events, per-pair states) in one transaction per step, then the
+step's actions in a second one (written by engine/persist.py; a step whose alerts fail to
+commit is retried, then split pair by pair; its actions likewise, one by one).
 
 Everything that changes alert state from the engine's side goes through one task and one
 queue, so samples, ticks, rule changes and operator actions apply in a single order.
@@ -81,7 +82,6 @@ class EngineRunner(StepWriter):
         self._idle.set()
         self._failure_logged: dict[Pair, float] = {}
         self.unactioned = []
-        self.unreverted = []
 
     # -- EngineControl -------------------------------------------------------------------
     def rule_changed(self, rule_id: str) -> None:
@@ -278,9 +278,7 @@ class EngineRunner(StepWriter):
         """
         actions = self.actions
         busy = actions is not None and (
-            step.ticked
-            or bool(self._open or self.unactioned or self.unreverted)
-            or actions.pending_measurements > 0
+            step.ticked or bool(self._open or self.unactioned) or actions.pending_measurements > 0
         )
         if not step.transitions and not step.dirty and not busy:
             return

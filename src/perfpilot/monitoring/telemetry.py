@@ -208,7 +208,7 @@ class Telemetry:
             "Engine failures isolated so the rest went on: stage=evaluate (one rule/service "
             "pair's evaluation raised), step (a step's transaction failed and was retried), "
             "persist (one pair's writes failed again on the retry and were dropped), actions (a "
-            "step's actions failed; tried again with the next step)",
+            "step's actions failed; once more for each one tried alone and dropped)",
             ["stage"],
             registry=self.registry,
         )
