@@ -25,13 +25,12 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import httpx
 import structlog
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from perfpilot import __version__
 from perfpilot.core.config import Settings
@@ -45,6 +44,7 @@ from perfpilot.core.outbound import (
 )
 from perfpilot.monitoring.telemetry import Telemetry
 from perfpilot.webhooks import repository
+from perfpilot.webhooks.outcomes import AttemptResult, OutcomeRecorder
 from perfpilot.webhooks.repository import ClaimedDelivery, OutboxStats
 from perfpilot.webhooks.service import register_dispatcher
 from perfpilot.webhooks.signing import signature_headers
@@ -53,7 +53,6 @@ log = structlog.get_logger("perfpilot.webhooks")
 
 ALERT_FIRED = "alert.fired"  # the event whose path telemetry.alert_path follows
 CLAIM_BATCH = 32
-MAX_ERROR_CHARS = 500
 RESPONSE_SNIPPET_BYTES = 256
 
 
@@ -82,25 +81,6 @@ def _retry_after_seconds(value: str | None, now: datetime) -> float | None:
         return max(0.0, (parsedate_to_datetime(value) - now).total_seconds())
     except (TypeError, ValueError):
         return None
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptResult:
-    status_code: int | None
-    error: str | None = None
-    retry_after: float | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
-
-
-@dataclass(slots=True)
-class _Outcome:
-    delivery: ClaimedDelivery
-    result: AttemptResult
-    at: datetime
-    recorded: asyncio.Future[bool]
 
 
 class WebhookDispatcher:
@@ -142,10 +122,13 @@ class WebhookDispatcher:
         # handed over on commit, leased to us, waiting for a free slot: (delivery, when)
         self._handed: deque[tuple[ClaimedDelivery, float]] = deque()
         self._inflight: set[asyncio.Task[None]] = set()
-        self._outcomes: list[_Outcome] = []
-        self._outcome_ready = asyncio.Event()
+        self._outcomes = OutcomeRecorder(
+            self._sessionmaker,
+            telemetry=telemetry,
+            retry_at=self._retry_at,
+            max_attempts=self._max_attempts,
+        )
         self._task: asyncio.Task[None] | None = None
-        self._recorder: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
         self._closing = False
         self._stats: OutboxStats | None = None
@@ -170,7 +153,7 @@ class WebhookDispatcher:
         self._started_monotonic = time.monotonic()
         register_dispatcher(self._engine.sync_engine, self)
         self._task = asyncio.create_task(self._run(), name="perfpilot-webhook-dispatcher")
-        self._recorder = asyncio.create_task(self._record_loop(), name="perfpilot-webhook-outcomes")
+        self._outcomes.start()
 
     async def stop(self) -> None:
         """Stop claiming, let in-flight attempts finish (bounded by the timeout); deliveries
@@ -186,10 +169,7 @@ class WebhookDispatcher:
             for task in unfinished:  # their leases lapse and another run resends them
                 task.cancel()
             await asyncio.gather(*unfinished, return_exceptions=True)
-        if self._recorder is not None:
-            self._recorder.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._recorder
+        await self._outcomes.stop()
         await self._give_back([delivery for delivery, _ in self._handed])
         self._handed.clear()
         if self._client is not None:
@@ -345,76 +325,8 @@ class WebhookDispatcher:
         if delivery.event == ALERT_FIRED:
             posted = time.perf_counter() - sent
             self._telemetry.alert_path.labels("webhook_post").observe(posted)
-        outcome = _Outcome(
-            delivery, result, self._clock(), asyncio.get_running_loop().create_future()
-        )
-        self._outcomes.append(outcome)
-        self._outcome_ready.set()
         # the slot stays taken until the outcome is written: the lease covers both
-        await asyncio.shield(outcome.recorded)
-
-    async def _record_loop(self) -> None:
-        """Write the outcomes that came in, all in one transaction, again and again."""
-        set_writer_role("webhooks")
-        while True:
-            await self._outcome_ready.wait()
-            self._outcome_ready.clear()
-            batch, self._outcomes = self._outcomes, []
-            if batch:
-                await self._record(batch)
-
-    async def _record(self, batch: list[_Outcome]) -> None:
-        try:
-            async with self._sessionmaker() as session, session.begin():
-                for outcome in batch:
-                    await self._write_outcome(session, outcome)
-        except Exception as exc:  # the leases lapse and the deliveries are tried again
-            for outcome in batch:
-                log.error(
-                    "webhook_outcome_not_recorded",
-                    delivery_id=str(outcome.delivery.id),
-                    error=f"{type(exc).__name__}: {exc}",
-                )
-                if not outcome.recorded.done():
-                    outcome.recorded.set_result(False)
-            return
-        for outcome in batch:
-            self._recorded(outcome)
-            if not outcome.recorded.done():
-                outcome.recorded.set_result(True)
-
-    async def _write_outcome(self, session: AsyncSession, outcome: _Outcome) -> None:
-        delivery, result, now = outcome.delivery, outcome.result, outcome.at
-        if result.ok:
-            assert result.status_code is not None
-            await repository.mark_delivered(
-                session, delivery.id, now=now, status_code=result.status_code
-            )
-        else:
-            await repository.mark_failed(
-                session,
-                delivery.id,
-                retry_at=self._retry_at(delivery, result, now),
-                status_code=result.status_code,
-                error=(result.error or "failed")[:MAX_ERROR_CHARS],
-            )
-
-    def _recorded(self, outcome: _Outcome) -> None:
-        delivery, result, now = outcome.delivery, outcome.result, outcome.at
-        if result.ok:
-            latency = (now - delivery.event_at).total_seconds()
-            self._telemetry.webhook_delivery_latency.observe(max(0.0, latency))
-            return
-        dead = delivery.attempts >= self._max_attempts
-        log.warning(
-            "webhook_delivery_dead" if dead else "webhook_delivery_failed",
-            delivery_id=str(delivery.id),
-            webhook_id=str(delivery.webhook_id),
-            webhook_event=delivery.event,  # `event` is structlog's message argument
-            attempt=delivery.attempts,
-            status_code=result.status_code,
-            error=result.error,
-        )
+        await self._outcomes.record(delivery, result, self._clock())
 
     def _retry_at(
         self, delivery: ClaimedDelivery, result: AttemptResult, now: datetime
