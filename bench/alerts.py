@@ -19,6 +19,13 @@ One invocation, SQLite, loopback only, bounded (about two minutes):
    exports them, and the load average.
 
     python bench/alerts.py --latency-only --runs 5     # the latency phase only, five servers
+    python bench/alerts.py --latency-only --runs 5 --baseline-src /tmp/base/src
+        # each run: another build's server (e.g. `git archive <commit> src | tar -x -C
+        # /tmp/base`) first, then this one's, same load; a summary per build at the end
+
+Each run also prints what the server exports about itself: the write turn's wait and hold by
+writer, SQLite's lock acquisition, and the stages of every fired alert's path
+(perfpilot_alert_path_seconds: count, mean, bucket-bound p50/p99).
 """
 
 from __future__ import annotations
@@ -30,13 +37,13 @@ import random
 import tempfile
 import threading
 import time
-import urllib.request
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import workload
+from exposition import ThreadSampler, db_wait_lines, histogram_percentile, scrape
 from ingest import JWT_SECRET, Server, create_rules, load
 from server import cpu_seconds, machine_busy_seconds
 
@@ -44,20 +51,6 @@ LOAD_BATCH = 500
 
 TARGET_ALERT_P99_MS = 50.0
 TARGET_WEBHOOK_P99_MS = 250.0
-
-
-def scrape(server: Server, token: str) -> dict[str, float]:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{server.port}/metrics", headers={"Authorization": f"Bearer {token}"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        text = response.read().decode()
-    values: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            values[name] = values.get(name, 0.0) + float(value)
-    return values
 
 
 def evaluated(server: Server, token: str) -> float:
@@ -124,20 +117,6 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def histogram_percentile(metrics: dict[str, float], name: str, q: float) -> float:
-    """Upper bound of the bucket holding the q-quantile (Prometheus buckets are cumulative)."""
-    buckets = sorted(
-        (float(key.split('le="')[1].split('"')[0]), count)
-        for key, count in metrics.items()
-        if key.startswith(f"{name}_bucket") and 'le="+Inf"' not in key
-    )
-    total = metrics.get(f"{name}_count", 0.0)
-    for bound, count in buckets:
-        if count >= q * total:
-            return bound
-    return float("inf")
-
-
 def load_bodies(count: int) -> list[bytes]:
     """Batches of LOAD_BATCH samples without timestamps (server time) and without latency
     samples, so the background load never fires the latency rule."""
@@ -178,91 +157,10 @@ class BackgroundLoad:
             self.thread.join()
 
 
-# x86-64 syscall numbers SQLite's busy handler sleeps in (usleep: nanosleep or clock_nanosleep)
-SLEEP_SYSCALLS = {"35", "230"}
-
-
-class ThreadSampler:
-    """Samples the server's threads from /proc every ~2 ms: at how many instants was some
-    thread asleep in nanosleep, i.e. in SQLite's busy handler (nothing else in the server
-    sleeps that way: the event loop waits in epoll, the driver threads on a futex), and the
-    longest such episode."""
-
-    def __init__(self, pid: int, interval: float = 0.002) -> None:
-        self.tasks = Path(f"/proc/{pid}/task")
-        self.interval = interval
-        self.samples = self.sleeping = 0
-        self.longest = self._run_length = 0.0
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _sleeping(self) -> bool:
-        for task in self.tasks.iterdir():
-            try:
-                call = (task / "syscall").read_text().split(" ", 1)[0].strip()
-            except OSError:  # the thread ended meanwhile
-                continue
-            if call in SLEEP_SYSCALLS:
-                return True
-        return False
-
-    def _run(self) -> None:
-        last = time.monotonic()
-        while not self._stop.is_set():
-            now = time.monotonic()
-            self.samples += 1
-            if self._sleeping():
-                self.sleeping += 1
-                self._run_length += now - last
-                self.longest = max(self.longest, self._run_length)
-            else:
-                self._run_length = 0.0
-            last = now
-            time.sleep(self.interval)
-
-    def __enter__(self) -> ThreadSampler:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self.thread.join()
-
-    def line(self) -> str:
-        share = self.sleeping / self.samples if self.samples else 0.0
-        return (
-            f"thread sampler ({self.samples:,} samples): some server thread asleep in the busy "
-            f"handler (nanosleep) {share:.1%} of the time, longest episode "
-            f"{self.longest * 1000:.0f} ms"
-        )
-
-
-def db_wait_lines(metrics: dict[str, float]) -> list[str]:
-    """The server's own lock-wait figures, when this build exports them."""
-    lines = []
-    for name, what in (
-        ("perfpilot_db_write_wait_seconds", "wait for the write turn"),
-        ("perfpilot_db_lock_wait_seconds", "SQLite write-lock acquisition (BEGIN IMMEDIATE)"),
-    ):
-        count = metrics.get(f"{name}_count")
-        if count is None:
-            lines.append(f"{what}: not exported by this build")
-            continue
-        total = metrics.get(f"{name}_sum", 0.0)
-        over_1ms = count - metrics.get(f'{name}_bucket{{le="0.001"}}', 0.0)
-        lines.append(
-            f"{what}: {count:.0f} turns, {total * 1000:.1f} ms in all, "
-            f"p50 <= {histogram_percentile(metrics, name, 0.5) * 1000:g} ms, "
-            f"p99 <= {histogram_percentile(metrics, name, 0.99) * 1000:g} ms, "
-            f"{over_1ms:.0f} over 1 ms"
-        )
-    return lines
-
-
 def latency(
-    work: Path, env: dict[str, str], count: int, load_rate: float, run: int = 1
-) -> list[str]:
-    data = work / f"latency-{run}"
+    work: Path, env: dict[str, str], count: int, load_rate: float, run: int = 1, tag: str = ""
+) -> tuple[list[str], dict[str, float]]:
+    data = work / f"latency-{tag}{run}"
     data.mkdir()
     bodies = work / "load"
     if not bodies.exists():
@@ -334,6 +232,14 @@ def latency(
         )
     else:
         load_line = "background load: none"
+    figures = {
+        "alert_p99": alert_p99,
+        "hook_p50": percentile(delays, 0.5),
+        "hook_p99": hook_p99,
+        "hook_max": max(delays),
+        "busy_share": sampler.sleeping / sampler.samples if sampler.samples else 0.0,
+        "load": load_before[0],
+    }
     return [
         f"run {run}: load average {load_before[0]:.2f} before, {load_after[0]:.2f} after; "
         f"server CPU {server_cpu:.0%} of a core, machine {machine:.0%} of "
@@ -349,6 +255,25 @@ def latency(
         f"{'met' if hook_p99 < TARGET_WEBHOOK_P99_MS else 'NOT met'})",
         sampler.line(),
         *db_wait_lines(metrics),
+    ], figures
+
+
+def summary(name: str, runs: list[dict[str, float]], total: int) -> list[str]:
+    """The Must-show of issue 10 over every run of one build."""
+    met = sum(
+        f["alert_p99"] < TARGET_ALERT_P99_MS and f["hook_p99"] < TARGET_WEBHOOK_P99_MS for f in runs
+    )
+
+    def column(key: str, fmt: str = "{:.0f}") -> str:
+        return ", ".join(fmt.format(f[key]) for f in runs)
+
+    return [
+        f"{name}: both targets met in {met} of {total} runs ({total - len(runs)} failed to run)",
+        f"  alert committed p99 (bucket bound, ms): {column('alert_p99', '{:g}')}",
+        f"  webhook p50 / p99 / max (ms): {column('hook_p50')} / {column('hook_p99')} / "
+        f"{column('hook_max')}",
+        f"  busy-handler share: {column('busy_share', '{:.1%}')}; load average at start: "
+        f"{column('load', '{:.1f}')}",
     ]
 
 
@@ -361,6 +286,12 @@ def main() -> None:
     parser.add_argument("--load-rate", type=float, default=5000.0, help="samples/s, 0: none")
     parser.add_argument("--runs", type=int, default=1, help="latency runs, a fresh server each")
     parser.add_argument("--latency-only", action="store_true")
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="a `src` directory of another build (e.g. `git archive <commit> src`): each "
+        "latency run then starts that build's server first, then this one's, same load",
+    )
     args = parser.parse_args()
     env = dict(os.environ) | {
         "PERFPILOT_JWT_SECRET": JWT_SECRET,
@@ -380,13 +311,31 @@ def main() -> None:
             for line in lines:
                 print("  " + line)
         print(f"\nlatency ({args.alerts} alerts, {args.load_rate:,.0f} samples/s of load):")
+        builds = {"this build": env}
+        if args.baseline_src is not None:
+            base = str(args.baseline_src.resolve())
+            builds = {f"baseline ({base})": env | {"PYTHONPATH": base}, **builds}
+        results: dict[str, list[dict[str, float]]] = {name: [] for name in builds}
         for run in range(1, args.runs + 1):
-            try:
-                lines = latency(work, env, args.alerts, args.load_rate, run)
-            except Exception as exc:  # a busy machine: report the run, go on with the next
-                lines = [f"run {run}: FAILED ({type(exc).__name__}: {exc})"]
-            for line in lines:
-                print("  " + line, flush=True)
+            for number, (name, build_env) in enumerate(builds.items()):
+                try:
+                    lines, figures = latency(
+                        work, build_env, args.alerts, args.load_rate, run, tag=f"b{number}-"
+                    )
+                    results[name].append(figures)
+                except Exception as exc:  # a busy machine: report the run, go on with the next
+                    lines = [f"run {run}: FAILED ({type(exc).__name__}: {exc})"]
+                print(f"  [{name}]" if len(builds) > 1 else "", flush=True)
+                for line in lines:
+                    print("  " + line, flush=True)
+        print(
+            f"\nsummary (targets: alert committed p99 < {TARGET_ALERT_P99_MS:g} ms and webhook "
+            f"p99 < {TARGET_WEBHOOK_P99_MS:g} ms in every run; load average now "
+            f"{os.getloadavg()[0]:.2f}, {os.cpu_count()} cores):"
+        )
+        for name, runs in results.items():
+            for line in summary(name, runs, args.runs):
+                print("  " + line)
 
 
 if __name__ == "__main__":

@@ -223,13 +223,18 @@ def _load_bodies(directory: Path, count: int) -> Path:
     return workload.write_bodies(directory, bodies)
 
 
-def perfpilot_arm(work: Path, *, trials: int, loaded: bool) -> tuple[list[float], str]:
-    """Sample POSTed -> Perfpilot webhook delay (s) for each trial service."""
+def perfpilot_arm(
+    work: Path, *, trials: int, loaded: bool, src: Path | None = None
+) -> tuple[list[float], str]:
+    """Sample POSTed -> Perfpilot webhook delay (s) for each trial service; `src`: run that
+    build's `src` directory instead of the installed one."""
     receiver = Receiver(lambda alert: alert.get("labels", {}).get("service"))
     env = Server.environment() | {
         "PERFPILOT_ACCESS_LOG": "false",
         "PERFPILOT_OUTBOUND_ALLOW": "127.0.0.0/8",  # the receiver is on loopback
     }
+    if src is not None:
+        env["PYTHONPATH"] = str(src.resolve())
     note = ""
     with Server(work, env) as server:
         admin, operator = server.token("admin"), server.token("operator")
@@ -286,6 +291,12 @@ def main() -> None:
     )
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--quick", action="store_true", help="skip Prometheus at its defaults")
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="also run the Perfpilot arms with another build's `src` directory (e.g. "
+        "`git archive <commit> src`), before this build's, for a same-run comparison",
+    )
     args = parser.parse_args()
     missing = [p for p in ("prometheus", "prometheus-alertmanager") if not shutil.which(p)]
     if missing:
@@ -294,6 +305,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="perfpilot-vs-prom-") as tmp:
         work = Path(tmp)
         load_avg = os.getloadavg()[0]
+        if args.baseline_src is not None:
+            base = args.baseline_src
+            rows["Perfpilot baseline build"] = perfpilot_arm(
+                work / "base", trials=args.trials, loaded=False, src=base
+            )
+            rows["Perfpilot baseline build, 5,000 samples/s load"] = perfpilot_arm(
+                work / "base-load", trials=args.trials, loaded=True, src=base
+            )
         rows["Perfpilot"] = perfpilot_arm(work / "pp", trials=args.trials, loaded=False)
         rows["Perfpilot, 5,000 samples/s load"] = perfpilot_arm(
             work / "pp-load", trials=args.trials, loaded=True
@@ -309,7 +328,10 @@ def main() -> None:
                 work / "prom-default", tight=False, trials=args.trials, extra=0
             )
             rows["Prometheus + Alertmanager, defaults"] = (defaults, "scrape/eval 1 m, wait 30 s")
-    print(f"alert latency, {args.trials} trials per arm (load average at start {load_avg:.2f})")
+    print(
+        f"alert latency, {args.trials} trials per arm (load average at start {load_avg:.2f}, "
+        f"at the end {os.getloadavg()[0]:.2f}, {os.cpu_count()} cores)"
+    )
     print(f"{'arm':<52} {'n':>3} {'p50':>9} {'p95':>9} {'max':>9}")
     figures = {name: _figures(d) for name, (d, _) in rows.items() if d}
     for name, (delays, note) in rows.items():
@@ -322,8 +344,11 @@ def main() -> None:
             f"{f['max'] * 1000:>7.0f}ms  {note}"
         )
     ours = figures.get("Perfpilot")
+    arms = ["Perfpilot", "Perfpilot, 5,000 samples/s load"]
+    if args.baseline_src is not None:
+        arms += ["Perfpilot baseline build", "Perfpilot baseline build, 5,000 samples/s load"]
     for base in ("Prometheus + Alertmanager, tightest", "Prometheus + Alertmanager, defaults"):
-        for arm in ("Perfpilot", "Perfpilot, 5,000 samples/s load"):
+        for arm in arms:
             if base in figures and arm in figures and ours:
                 b, a = figures[base], figures[arm]
                 print(

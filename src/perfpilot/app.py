@@ -61,7 +61,8 @@ def build_context(settings: Settings) -> AppContext:
     )
     database = create_database(
         settings.effective_database_url,
-        on_write_wait=telemetry.db_write_wait.observe,
+        on_write_wait=lambda role, s: telemetry.db_write_wait.labels(role).observe(s),
+        on_write_hold=lambda role, s: telemetry.db_write_hold.labels(role).observe(s),
         on_lock_wait=telemetry.db_lock_wait.observe,
     )
     engine = database.writer
@@ -113,7 +114,6 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             samples=ctx.samples,
             telemetry=ctx.telemetry,
             settings=settings,
-            on_alert_changes=webhooks.notify,
         )
         runner.actions = ActionCoordinator(settings, latest_sample_ts=runner.latest_sample_ts)
         runner.events = ctx.events

@@ -181,11 +181,16 @@ async def test_concurrent_dispatchers_send_each_delivery_once(
         WebhookDispatcher(engine=e, settings=s.ctx.settings, telemetry=Telemetry(), transport=t)
         for e, t in zip(engines, transports, strict=True)
     ]
+    # half the events through the server's own engine (leased to its dispatcher at commit),
+    # half through one that runs no dispatcher (like a replica without one): every
+    # dispatcher claims from those
+    producer = create_engine(url)
     for dispatcher in others:
         dispatcher.start()
     try:
         for n in range(10):
-            async with s.ctx.sessionmaker() as session:
+            sessionmaker = s.ctx.sessionmaker if n % 2 else create_sessionmaker(producer)
+            async with sessionmaker() as session:
                 for i in range(10):
                     await enqueue_event(
                         session,
@@ -201,11 +206,12 @@ async def test_concurrent_dispatchers_send_each_delivery_once(
     finally:
         for dispatcher in others:
             await dispatcher.stop()
-        for engine in engines:
+        for engine in [*engines, producer]:
             await engine.dispose()
     ids = [r.header("x-perfpilot-delivery") for r in receiver.requests]
     assert len(ids) == len(set(ids)) == 100
     assert all(t.sent > 0 for t in transports)  # the work really was shared
+    assert {r.header("x-perfpilot-attempt") for r in receiver.requests} == {"1"}
 
 
 @pytest.mark.settings(**FAST)

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from perfpilot.actions.executor import ActionExecutor, Proposal
@@ -37,15 +37,39 @@ class ActionCoordinator:
         self._grace = settings.no_data_after_seconds
         self._last_attempt: dict[tuple[str, str], float] = {}
         self._rule_actions: dict[str, dict[str, object]] = {}
-        self.pending_measurements = 0
+        # executed actions waiting for their measurement: id -> (service, metric, due), so a
+        # step asks the database for due measurements only when one can be taken
+        self._pending: dict[uuid.UUID, tuple[str, str | None, float]] = {}
+
+    @property
+    def pending_measurements(self) -> int:
+        return len(self._pending)
 
     async def load(self, session: AsyncSession) -> None:
-        query = select(func.count()).where(
-            OptimizationAction.status == "executed",
-            OptimizationAction.outcome.is_(None),
-            OptimizationAction.measure_due_at.is_not(None),
+        a = OptimizationAction
+        query = select(a.id, a.service_name, a.metric_type, a.measure_due_at).where(
+            a.status == "executed", a.outcome.is_(None), a.measure_due_at.is_not(None)
         )
-        self.pending_measurements = int((await session.execute(query)).scalar_one())
+        self._pending = {
+            row.id: (row.service_name, row.metric_type, row.measure_due_at.timestamp())
+            for row in await session.execute(query)
+        }
+
+    def _track(self, action: OptimizationAction) -> None:
+        if action.status == "executed" and action.outcome is None and action.measure_due_at:
+            due = action.measure_due_at.timestamp()
+            self._pending[action.id] = (action.service_name, action.metric_type, due)
+
+    def _measurement_ready(self, now: float) -> bool:
+        """Some pending measurement can be taken: the same test as impact_check.measure_due
+        (samples seen past its end, or the clock past its end plus the grace)."""
+        for service, metric, due in self._pending.values():
+            if metric is None or now >= due + self._grace:
+                return True
+            latest = self._latest(service, metric)
+            if latest is not None and latest >= due:
+                return True
+        return False
 
     def forget_rule(self, rule_id: str) -> None:
         self._rule_actions.pop(rule_id, None)
@@ -130,15 +154,16 @@ class ActionCoordinator:
         for proposal, executed in zip(proposals, done, strict=True):
             if proposal.rule_id is not None:
                 self._last_attempt[(proposal.rule_id, proposal.service_name)] = proposal.at
-            if executed.measure_due_at is not None:
-                self.pending_measurements += 1
+            self._track(executed)
         for alert, at in resolved:
             reverted = await self.executor.revert_for_alert(session, alert.id, at=at)
             done.extend(reverted)
-            self.pending_measurements += sum(1 for a in reverted if a.measure_due_at is not None)
-        if self.pending_measurements:
+            for revert in reverted:
+                self._track(revert)
+        if self._pending and self._measurement_ready(now):
             measured = await measure_due(
                 session, self.executor, now=now, latest_sample_ts=self._latest, grace=self._grace
             )
-            self.pending_measurements = max(0, self.pending_measurements - len(measured))
+            for taken in measured:
+                self._pending.pop(taken.id, None)
         return done

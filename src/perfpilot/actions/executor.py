@@ -246,6 +246,12 @@ class ActionExecutor:
         due, guard = None, None
         if plan is not None:
             baseline, baseline_n = await self._baseline(session, proposal)
+            # the premise of predict's scaling model, read only when that model can apply
+            modelled = (
+                proposal.action_type in ("scale_up", "scale_down")
+                and proposal.metric_type == "latency"
+                and plan.before.instances != plan.after.instances
+            )
             prediction = await predict(
                 session,
                 service_name=proposal.service_name,
@@ -253,7 +259,7 @@ class ActionExecutor:
                 metric_type=proposal.metric_type,
                 instances_before=plan.before.instances,
                 instances_after=plan.after.instances,
-                saturated=await self._saturated(session, proposal),
+                saturated=modelled and await self._saturated(session, proposal),
             )
             predicted, basis = prediction.impact, prediction.basis
             if status == "executed" and proposal.metric_type is not None:

@@ -14,9 +14,11 @@ from perfpilot.core.pagination import after_cursor, newest_first
 from perfpilot.models import (
     OptimizationAction,
     OptimizationRule,
+    PerformanceAlert,
     PerformanceMetric,
     ServiceState,
 )
+from perfpilot.models.alerts import OPEN_STATUSES
 
 
 async def get_state(session: AsyncSession, service_name: str) -> ServiceState | None:
@@ -55,6 +57,22 @@ async def executed_for_alert(
         select(OptimizationAction)
         .where(OptimizationAction.alert_id == alert_id, OptimizationAction.status == "executed")
         .order_by(OptimizationAction.executed_at)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def unactioned_open_alerts(session: AsyncSession) -> Sequence[PerformanceAlert]:
+    """Open alerts of rules that have no action row for them at all: their firing was
+    committed but its action was not (engine/persist.py), oldest first."""
+    acted = select(OptimizationAction.id).where(OptimizationAction.alert_id == PerformanceAlert.id)
+    query = (
+        select(PerformanceAlert)
+        .where(
+            PerformanceAlert.status.in_(OPEN_STATUSES),
+            PerformanceAlert.rule_id.is_not(None),
+            ~acted.exists(),
+        )
+        .order_by(PerformanceAlert.triggered_at, PerformanceAlert.id)
     )
     return (await session.execute(query)).scalars().all()
 

@@ -16,6 +16,7 @@ import inspect
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -106,32 +107,68 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 
 
 Observe = Callable[[float], None]
+# (writer role, seconds): who waited for, or held, the write turn and how long
+ObserveTurn = Callable[[str, float], None]
 
 # a writer waiting this long for its turn means a transaction is stuck: fail, don't hang
 WRITE_TURN_TIMEOUT_SECONDS = 60.0
+
+# Which part of Perfpilot writes (the label of the write-turn histograms). A background loop
+# sets it once at the start of its task (tasks it creates inherit it); requests are "api".
+WRITER_ROLES = ("api", "ingest", "engine", "webhooks", "maintenance")
+_writer_role: ContextVar[str] = ContextVar("perfpilot_writer_role", default="api")
+
+
+def set_writer_role(role: str) -> None:
+    """Label the current task's (and its children's) write turns with `role`."""
+    if role not in WRITER_ROLES:
+        raise ValueError(f"unknown writer role {role!r}")
+    _writer_role.set(role)
+
+
+def writer_role() -> str:
+    return _writer_role.get()
 
 
 def _ignore(_: float) -> None:
     return None
 
 
+def _ignore_turn(_: str, __: float) -> None:
+    return None
+
+
 class _WriteTurnPool(AsyncAdaptedQueuePool):
     """The one-connection pool of the SQLite writer; reports how long each checkout waited
-    for the connection (an asyncio wait, in arrival order) to `observe`."""
+    for the connection (an asyncio wait, in arrival order) to `observe`, and how long the
+    turn was then held (checkout to checkin) to `observe_hold`, both by writer role."""
 
-    observe: Observe = staticmethod(_ignore)
+    observe: ObserveTurn = staticmethod(_ignore_turn)
+    observe_hold: ObserveTurn = staticmethod(_ignore_turn)
+    _held: tuple[str, float] | None = None
 
     def _do_get(self) -> ConnectionPoolEntry:
+        role = _writer_role.get()
         started = time.perf_counter()
         try:
-            return super()._do_get()
+            entry = super()._do_get()
         finally:
-            self.observe(time.perf_counter() - started)
+            now = time.perf_counter()
+            self.observe(role, now - started)
+        self._held = (role, now)
+        return entry
+
+    def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            self.observe_hold(held[0], time.perf_counter() - held[1])
+        super()._do_return_conn(record)
 
     def recreate(self) -> _WriteTurnPool:  # engine.dispose() builds a new pool
         pool = super().recreate()
         assert isinstance(pool, _WriteTurnPool)
         pool.observe = self.observe
+        pool.observe_hold = self.observe_hold
         return pool
 
 
@@ -194,13 +231,15 @@ class Database:
 def create_database(
     url: str,
     *,
-    on_write_wait: Observe = _ignore,
+    on_write_wait: ObserveTurn = _ignore_turn,
+    on_write_hold: ObserveTurn = _ignore_turn,
     on_lock_wait: Observe = _ignore,
     echo: bool = False,
 ) -> Database:
     """SQLite: a one-connection write engine and a read-only read engine. PostgreSQL: one
-    engine with its usual pool for both. `on_write_wait` gets each write turn's wait (seconds)
-    and `on_lock_wait` each BEGIN IMMEDIATE's duration (SQLite only)."""
+    engine with its usual pool for both. `on_write_wait` gets each write turn's wait and
+    `on_write_hold` how long it was held (writer role, seconds), `on_lock_wait` each BEGIN
+    IMMEDIATE's duration (SQLite only)."""
     if not url.startswith("sqlite"):
         engine = create_engine(url, echo=echo)
         return Database(writer=engine, reader=engine, single_writer=False)
@@ -215,6 +254,7 @@ def create_database(
     pool = writer.sync_engine.pool
     assert isinstance(pool, _WriteTurnPool)
     pool.observe = on_write_wait
+    pool.observe_hold = on_write_hold
     _sqlite_writer(writer, on_lock_wait)
     if _in_memory(url):  # a second engine would open a second, empty database
         return Database(writer=writer, reader=writer, single_writer=True)

@@ -1,5 +1,14 @@
-"""Writing one engine step: alerts, their outbox events, per-pair states and the actions the
-step decides, in one transaction; memory (open alerts) follows only once it has committed."""
+"""Writing one engine step: alerts, their outbox events and per-pair states in one transaction,
+then the actions the step decides in a second one; memory (open alerts) follows each commit.
+
+Two transactions so that an alert is committed, and its webhook on its way, as soon as the
+alert itself is written: executing an action reads and writes a dozen rows (desired state,
+cooldown, baseline, prediction, overlaps), several times the alert's own work, and on SQLite
+the whole transaction holds the one writer. Nothing is lost between the two: after a crash,
+the open alerts that have no action row at all (every executed, skipped or dry-run action
+leaves one) get theirs on the first step after the restart (`unactioned`, loaded by the
+runner's restore). Actions that fail are tried again one by one at once; one that fails alone
+is logged, counted and dropped, as a pair's writes are (engine/runner.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from perfpilot.actions.coordinator import ActionCoordinator, FiringPair
@@ -28,6 +38,10 @@ from perfpilot.models import OptimizationAction, PerformanceAlert
 from perfpilot.monitoring.events import EventHub
 from perfpilot.monitoring.telemetry import Telemetry
 
+log = structlog.get_logger("perfpilot.engine")
+
+Fired = tuple[RuleSpec, PerformanceAlert, float]  # a firing whose action is to run, and when
+
 
 def _alert_data(alert: PerformanceAlert) -> dict[str, object]:
     """An alert as its API shape (camelCase JSON), for live events."""
@@ -45,20 +59,22 @@ class StepWriter:
     _clock: Callable[[], float]
     _open: dict[Pair, uuid.UUID]
     _on_alert_changes: Callable[[], None] | None
+    # firings whose actions are still to run (found at restore: module docstring)
+    unactioned: list[Fired]
 
     async def _commit(self, step: Step, *, scope: set[Pair] | None = None) -> None:
-        """Persist one step in one transaction; memory follows only once committed.
+        """Persist one step: its alerts, then its actions (module docstring); memory follows
+        only once committed. Raises only if the alerts' transaction fails.
 
         ``scope`` limits the firing pairs whose actions may repeat (None: every open pair).
         """
-        actions = self.actions
         opened: dict[Pair, uuid.UUID] = {}
         closed: set[Pair] = set()
-        done_actions: list[OptimizationAction] = []
         fired: list[tuple[RuleSpec, PerformanceAlert, AlertTransition]] = []
         resolved: list[tuple[PerformanceAlert, float]] = []
         now = self._clock()
         dirty = set(step.dirty)
+        began = time.time()
         async with self._sessionmaker() as session, session.begin():
             latest_value: dict[Pair, AlertTransition] = {}
             for t in step.transitions:
@@ -117,15 +133,6 @@ class StepWriter:
                         state=state.to_dict(),
                         at=stamp,
                     )
-            if actions is not None:
-                done_actions = await actions.on_step(
-                    session,
-                    now=step.now,
-                    ticked=step.ticked,
-                    fired=[(spec, a, t.at) for spec, a, t in fired],
-                    firing=self._firing_pairs(opened, closed, step.now, scope),
-                    resolved=resolved,
-                )
         # committed: only now does memory follow
         for pair in closed:
             self._open.pop(pair, None)
@@ -134,6 +141,7 @@ class StepWriter:
         for _, _, t in fired:
             if t.sample_ts is not None:
                 self._telemetry.alert_commit_latency.observe(max(0.0, committed_at - t.sample_ts))
+            self._observe_path(step, t, began, committed_at)
         if self._on_alert_changes is not None:
             self._on_alert_changes()  # the outbox may have new rows: deliver them now
         # live views (monitoring/events.py), after commit: subscribers see committed changes only
@@ -142,9 +150,83 @@ class StepWriter:
                 self.events.publish("alert.fired", _alert_data(alert))
             for alert, _ in resolved:
                 self.events.publish("alert.resolved", _alert_data(alert))
-            for action in done_actions:
+        if self.actions is not None:
+            await self._act(step, [(spec, a, t.at) for spec, a, t in fired], resolved, scope)
+
+    async def _act(
+        self,
+        step: Step,
+        fired: list[Fired],
+        resolved: list[tuple[PerformanceAlert, float]],
+        scope: set[Pair] | None,
+    ) -> None:
+        """The step's actions in their own transaction. If it fails, each firing, each
+        resolution and the rest (repeats, the tick's autoscaler) are tried alone, so one that
+        keeps failing (logged, counted, dropped) does not hold back the others."""
+        fired = [*self.unactioned, *fired]
+        self.unactioned = []
+        firing = self._firing_pairs({}, set(), step.now, scope)
+        try:
+            done = await self._act_once(step, fired, firing, resolved, ticked=step.ticked)
+        except Exception as exc:
+            self._telemetry.engine_failures.labels(stage="actions").inc()
+            log.warning("engine_actions_retrying", error=repr(exc), fired=len(fired))
+            done = []
+            parts: list[tuple[list[Fired], list[FiringPair], list[tuple[PerformanceAlert, float]]]]
+            parts = [([f], [], []) for f in fired] + [([], [], [r]) for r in resolved]
+            parts.append(([], firing, []))
+            for one, repeats, reverts in parts:
+                ticked = step.ticked and not (one or reverts)
+                try:
+                    done += await self._act_once(step, one, repeats, reverts, ticked=ticked)
+                except Exception as part_exc:
+                    self._telemetry.engine_failures.labels(stage="actions").inc()
+                    alert = one[0][1] if one else reverts[0][0] if reverts else None
+                    log.error(
+                        "engine_actions_dropped",
+                        alert_id=str(alert.id) if alert is not None else None,
+                        error=repr(part_exc),
+                    )
+        if self.events is not None:
+            for action in done:
                 data = action_out(action).model_dump(mode="json", by_alias=True)
                 self.events.publish(f"action.{action.status}", data)
+
+    async def _act_once(
+        self,
+        step: Step,
+        fired: list[Fired],
+        firing: list[FiringPair],
+        resolved: list[tuple[PerformanceAlert, float]],
+        *,
+        ticked: bool,
+    ) -> list[OptimizationAction]:
+        actions = self.actions
+        assert actions is not None
+        async with self._sessionmaker() as session, session.begin():
+            return await actions.on_step(
+                session,
+                now=step.now,
+                ticked=ticked,
+                fired=fired,
+                firing=firing,
+                resolved=resolved,
+            )
+
+    def _observe_path(self, step: Step, t: AlertTransition, began: float, committed: float) -> None:
+        """The engine's stages of a fired alert's path (telemetry.ALERT_PATH_STAGES)."""
+        origin = step.origins.get((t.rule_id, t.service_name))
+        stage = self._telemetry.alert_path.labels
+        if origin is not None:
+            timing = origin.timing
+            if timing is not None:
+                if t.sample_ts is not None:
+                    stage("received").observe(max(0.0, timing.started - t.sample_ts))
+                stage("group_commit").observe(max(0.0, timing.committed - timing.started))
+            stage("engine_queue").observe(max(0.0, step.taken - origin.queued))
+        if step.taken:
+            stage("evaluate").observe(max(0.0, began - step.taken))
+        stage("step_commit").observe(max(0.0, committed - began))
 
     async def _fire(
         self, session: AsyncSession, spec: RuleSpec, t: AlertTransition

@@ -1,6 +1,7 @@
 """The loop around the pure core: feeds it samples, ticks and commands, and persists what it
-decides (alerts, their outbox events, per-pair states) in one transaction per step (written by
-engine/persist.py; a step that fails is retried, then split pair by pair).
+decides (alerts, their outbox events, per-pair states) in one transaction per step, then the
+step's actions in a second one (written by engine/persist.py; a step whose alerts fail to
+commit is retried, then split pair by pair; its actions likewise, one by one).
 
 Everything that changes alert state from the engine's side goes through one task and one
 queue, so samples, ticks, rule changes and operator actions apply in a single order.
@@ -17,15 +18,25 @@ from collections.abc import Callable, Sequence
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from perfpilot.actions import repository as actions_repo
 from perfpilot.actions.coordinator import ActionCoordinator
 from perfpilot.core.config import Settings
+from perfpilot.core.db import set_writer_role
 from perfpilot.engine.core import EvaluationCore, Pair
 from perfpilot.engine.persist import StepWriter
 from perfpilot.engine.restore import restore_core
-from perfpilot.engine.state_machine import RuleSpec
-from perfpilot.engine.step import AlertAcknowledged, AlertClosed, RuleChanged, Step, Tick, Work
+from perfpilot.engine.state_machine import RuleSpec, TransitionKind
+from perfpilot.engine.step import (
+    AlertAcknowledged,
+    AlertClosed,
+    RuleChanged,
+    Samples,
+    Step,
+    Tick,
+    Work,
+)
 from perfpilot.engine.windows import Sample
-from perfpilot.metrics.stream import SampleStream
+from perfpilot.metrics.stream import GroupTiming, SampleRow, SampleStream
 from perfpilot.models import OptimizationRule
 from perfpilot.monitoring.events import EventHub
 from perfpilot.monitoring.telemetry import Telemetry
@@ -70,6 +81,7 @@ class EngineRunner(StepWriter):
         self._idle = asyncio.Event()
         self._idle.set()
         self._failure_logged: dict[Pair, float] = {}
+        self.unactioned = []
 
     # -- EngineControl -------------------------------------------------------------------
     def rule_changed(self, rule_id: str) -> None:
@@ -88,7 +100,7 @@ class EngineRunner(StepWriter):
 
     async def start(self) -> None:
         await self._restore()
-        self._samples.add_listener(self._put)
+        self._samples.add_listener(self._samples_committed)
         self._tasks = [
             asyncio.create_task(self._process_loop(), name="perfpilot-engine"),
             asyncio.create_task(self._tick_loop(), name="perfpilot-engine-tick"),
@@ -114,6 +126,9 @@ class EngineRunner(StepWriter):
         latest = self.core.latest(service_name, metric_type)
         return latest[0] if latest is not None else None
 
+    def _samples_committed(self, rows: list[SampleRow], timing: GroupTiming | None) -> None:
+        self._put(Samples(rows, timing, time.time()))
+
     def _put(self, work: Work) -> None:
         self._idle.clear()
         self._queue.put_nowait(work)
@@ -132,7 +147,16 @@ class EngineRunner(StepWriter):
             )
             if self.actions is not None:
                 await self.actions.load(session)
-        log.info("engine_restored", rules=len(self.core.rules()), open_alerts=len(self._open))
+                for alert in await actions_repo.unactioned_open_alerts(session):
+                    spec = self.core.rule(str(alert.rule_id))
+                    if spec is not None:
+                        self.unactioned.append((spec, alert, alert.triggered_at.timestamp()))
+        log.info(
+            "engine_restored",
+            rules=len(self.core.rules()),
+            open_alerts=len(self._open),
+            unactioned_alerts=len(self.unactioned),
+        )
 
     # -- loops ---------------------------------------------------------------------------
     async def _tick_loop(self) -> None:
@@ -141,13 +165,14 @@ class EngineRunner(StepWriter):
             self.tick_now()
 
     async def _process_loop(self) -> None:
+        set_writer_role("engine")
         while True:
             work = [await self._queue.get()]
             while not self._queue.empty():
                 work.append(self._queue.get_nowait())
             self._telemetry.engine_queue.set(0)
             try:
-                step = await self._apply(work)
+                step = await self._apply(work, taken=time.time())
                 await self._persist(step)
             except Exception:  # keep evaluating; the failure is logged with its cause
                 log.exception("engine_step_failed", items=len(work))
@@ -155,20 +180,24 @@ class EngineRunner(StepWriter):
                 if self._queue.empty():
                     self._idle.set()
 
-    async def _apply(self, work: Sequence[Work]) -> Step:
-        step = Step()
+    async def _apply(self, work: Sequence[Work], *, taken: float = 0.0) -> Step:
+        step = Step(taken=taken)
         core = self.core
         for item in work:
-            if isinstance(item, list):
+            if isinstance(item, Samples):
                 samples = [
                     Sample(
                         r["service_name"], r["metric_type"], r["value"], r["timestamp"].timestamp()
                     )
-                    for r in item
+                    for r in item.rows
                 ]
                 if samples:
                     step.now = max(step.now, max(sample.ts for sample in samples))
-                step.transitions.extend(core.evaluate_batch(samples))
+                transitions = core.evaluate_batch(samples)
+                for t in transitions:
+                    if t.kind is TransitionKind.FIRED:
+                        step.origins.setdefault((t.rule_id, t.service_name), item)
+                step.transitions.extend(transitions)
                 self._report_failures()
                 self._telemetry.samples_evaluated.inc(len(samples))
             elif isinstance(item, Tick):
@@ -249,7 +278,7 @@ class EngineRunner(StepWriter):
         """
         actions = self.actions
         busy = actions is not None and (
-            step.ticked or bool(self._open) or actions.pending_measurements > 0
+            step.ticked or bool(self._open or self.unactioned) or actions.pending_measurements > 0
         )
         if not step.transitions and not step.dirty and not busy:
             return

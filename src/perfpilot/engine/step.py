@@ -6,7 +6,17 @@ from dataclasses import dataclass, field
 
 from perfpilot.engine.core import Pair
 from perfpilot.engine.state_machine import AlertTransition
-from perfpilot.metrics.stream import SampleRow
+from perfpilot.metrics.stream import GroupTiming, SampleRow
+
+
+@dataclass(frozen=True, slots=True)
+class Samples:
+    """A committed group of samples, with its commit's timing and when the engine got it
+    (wall clock), for the alert path's stages."""
+
+    rows: list[SampleRow]
+    timing: GroupTiming | None
+    queued: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +39,7 @@ class AlertAcknowledged:
     pair: Pair
 
 
-Work = list[SampleRow] | Tick | RuleChanged | AlertClosed | AlertAcknowledged
+Work = Samples | Tick | RuleChanged | AlertClosed | AlertAcknowledged
 
 
 @dataclass
@@ -41,6 +51,8 @@ class Step:
     dropped: list[tuple[Pair, str]] = field(default_factory=list)  # rule gone, with reason
     now: float = 0.0  # engine time: newest sample time or tick time seen in the step
     ticked: bool = False
+    taken: float = 0.0  # wall clock: when the step took its work off the queue
+    origins: dict[Pair, Samples] = field(default_factory=dict)  # the group a firing came from
 
     def pairs(self) -> set[Pair]:
         """Every (rule, service) pair the step writes something for."""

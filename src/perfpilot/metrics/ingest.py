@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,9 +23,10 @@ import structlog
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from perfpilot.core.db import set_writer_role
 from perfpilot.metrics import repository
 from perfpilot.metrics.repository import StoredRow
-from perfpilot.metrics.stream import SampleRow, SampleStream
+from perfpilot.metrics.stream import GroupTiming, SampleRow, SampleStream
 from perfpilot.monitoring.telemetry import Telemetry
 
 log = structlog.get_logger("perfpilot.ingest")
@@ -128,6 +130,7 @@ class IngestWriter:
         return group
 
     async def _run(self) -> None:
+        set_writer_role("ingest")
         while True:
             if not self._pending:
                 if self._closing:
@@ -136,6 +139,7 @@ class IngestWriter:
                 await self._wakeup.wait()
                 continue
             group = self._take_group()
+            started = time.time()
             try:
                 await self._insert(
                     [row for s in group for row in s.stored], [s.key for s in group if s.key]
@@ -152,14 +156,16 @@ class IngestWriter:
                     for submission in group:
                         _fail(submission, exc)
                 continue
+            timing = GroupTiming(started, time.time())
             for submission in group:
                 _succeed(submission)
-            self._after_commit([row for s in group for row in s.rows])
+            self._after_commit([row for s in group for row in s.rows], timing)
 
     async def _commit_one_by_one(self, group: list[_Submission]) -> None:
         """The database refused some row: commit each request alone, so that only the
         request that holds it fails (one bad sample must not fail its neighbours)."""
         committed: list[SampleRow] = []
+        started = time.time()
         for submission in group:
             try:
                 await self._insert(submission.stored, [submission.key] if submission.key else [])
@@ -169,7 +175,7 @@ class IngestWriter:
             _succeed(submission)
             committed.extend(submission.rows)
         if committed:
-            self._after_commit(committed)
+            self._after_commit(committed, GroupTiming(started, time.time()))
 
     async def _insert(self, stored: list[StoredRow], keys: list[dict[str, Any]]) -> None:
         async with self._engine.begin() as connection:
@@ -177,7 +183,7 @@ class IngestWriter:
             if keys:
                 await repository.insert_idempotency_keys(connection, keys)
 
-    def _after_commit(self, rows: list[SampleRow]) -> None:
+    def _after_commit(self, rows: list[SampleRow], timing: GroupTiming) -> None:
         telemetry = self._telemetry
         telemetry.group_commit_size.observe(len(rows))
         counts: dict[str, int] = {}
@@ -194,4 +200,4 @@ class IngestWriter:
             latest.update(service_name, metric_type, row["value"], row["timestamp"].timestamp())
         for metric_type, n in counts.items():
             telemetry.samples_ingested.labels(metric_type).inc(n)
-        self._stream.publish(rows)
+        self._stream.publish(rows, timing)

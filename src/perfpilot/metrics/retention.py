@@ -15,6 +15,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from perfpilot.core.config import Settings
+from perfpilot.core.db import set_writer_role
 from perfpilot.metrics.repository import (
     delete_idempotency_keys_older_than,
     delete_samples_older_than,
@@ -91,6 +92,7 @@ class RetentionLoop:
             await asyncio.sleep(0)  # let requests in between chunks
 
     async def _run(self) -> None:
+        set_writer_role("maintenance")
         while True:
             try:
                 await self.run_once()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypedDict
 
@@ -20,6 +21,18 @@ class SampleRow(TypedDict):
     metadata: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class GroupTiming:
+    """When a published group's commit began and ended (wall clock, seconds): the engine
+    reports an alert's path stage by stage (telemetry's perfpilot_alert_path_seconds)."""
+
+    started: float
+    committed: float
+
+
+Listener = Callable[[list[SampleRow], GroupTiming | None], None]
+
+
 class SampleStream:
     """Publishes each committed group of samples to every subscriber's queue.
 
@@ -29,11 +42,12 @@ class SampleStream:
 
     def __init__(self) -> None:
         self._subscribers: list[asyncio.Queue[list[SampleRow]]] = []
-        self._listeners: list[Callable[[list[SampleRow]], None]] = []
+        self._listeners: list[Listener] = []
         self.dropped = 0
 
-    def add_listener(self, listener: Callable[[list[SampleRow]], None]) -> None:
-        """Call `listener` synchronously with every published group (must not block)."""
+    def add_listener(self, listener: Listener) -> None:
+        """Call `listener` synchronously with every published group and its commit's timing
+        (must not block)."""
         self._listeners.append(listener)
 
     def subscribe(self, *, maxsize: int = 0) -> asyncio.Queue[list[SampleRow]]:
@@ -45,9 +59,9 @@ class SampleStream:
         if queue in self._subscribers:
             self._subscribers.remove(queue)
 
-    def publish(self, samples: list[SampleRow]) -> None:
+    def publish(self, samples: list[SampleRow], timing: GroupTiming | None = None) -> None:
         for listener in self._listeners:
-            listener(samples)
+            listener(samples, timing)
         for queue in self._subscribers:
             if queue.full():
                 queue.get_nowait()

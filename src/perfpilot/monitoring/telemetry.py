@@ -10,7 +10,22 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from perfpilot.core.db import WRITER_ROLES
+
 WAIT_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+STAGE_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+# the stages of one alert, sample to webhook (observed once per alert that fires)
+ALERT_PATH_STAGES = (
+    "received",  # sample timestamp -> its group commit began (HTTP, wait behind the previous)
+    "group_commit",  # the group commit holding the sample (write-turn wait + insert)
+    "engine_queue",  # committed group handed to the engine -> an engine step took it
+    "evaluate",  # the step took it -> its transaction began
+    "step_commit",  # the step's transaction (write-turn wait + statements + commit)
+    "outbox_claim",  # the alert.fired delivery row written -> claimed by the dispatcher
+    "webhook_post",  # the POST, request to response
+)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -151,10 +166,32 @@ class Telemetry:
         )
         self.db_write_wait = Histogram(
             "perfpilot_db_write_wait_seconds",
-            "SQLite: time a writer waited for the one write connection (its turn)",
+            "SQLite: time a writer waited for the one write connection (its turn), by writer",
+            ["writer"],
             buckets=WAIT_BUCKETS,
             registry=self.registry,
         )
+        self.db_write_hold = Histogram(
+            "perfpilot_db_write_hold_seconds",
+            "SQLite: how long a writer held the one write connection (checkout to checkin), "
+            "by writer",
+            ["writer"],
+            buckets=STAGE_BUCKETS,
+            registry=self.registry,
+        )
+        self.alert_path = Histogram(
+            "perfpilot_alert_path_seconds",
+            "Each stage of a fired alert's path from sample to webhook: "
+            + ", ".join(ALERT_PATH_STAGES),
+            ["stage"],
+            buckets=STAGE_BUCKETS,
+            registry=self.registry,
+        )
+        for role in WRITER_ROLES:  # exported from the start, at zero
+            self.db_write_wait.labels(role)
+            self.db_write_hold.labels(role)
+        for stage in ALERT_PATH_STAGES:
+            self.alert_path.labels(stage)
         self.db_lock_wait = Histogram(
             "perfpilot_db_lock_wait_seconds",
             "SQLite: BEGIN IMMEDIATE duration; over 1 ms means it slept in the busy handler",
@@ -170,7 +207,8 @@ class Telemetry:
             "perfpilot_engine_failures",
             "Engine failures isolated so the rest went on: stage=evaluate (one rule/service "
             "pair's evaluation raised), step (a step's transaction failed and was retried), "
-            "persist (one pair's writes failed again on the retry and were dropped)",
+            "persist (one pair's writes failed again on the retry and were dropped), actions (a "
+            "step's actions failed; once more for each one tried alone and dropped)",
             ["stage"],
             registry=self.registry,
         )

@@ -1,10 +1,16 @@
 """The outbox dispatcher: delivers pending webhook deliveries, at least once.
 
-A background loop leases due deliveries (`repository.claim_due`), POSTs them concurrently and
-records each outcome in its own short transaction. A delivery is marked delivered only after a
-2xx, so a crash between sending and recording means a resend with the same Idempotency-Key once
-the lease ends (receivers deduplicate on it). Failures retry with exponential backoff and full
-jitter until `webhook_max_attempts`, then the delivery is dead.
+Deliveries enqueued in this process arrive already leased, handed over as their transaction
+commits (webhooks/service.py), and are POSTed at once. Everything else (retries, rows enqueued
+while no dispatcher ran, rows whose lease lapsed) is found by a poll: a read asks whether any
+delivery is due, and only then does a write transaction lease them (`repository.claim_due`).
+Attempts run concurrently; their outcomes are recorded together, in one transaction for all
+the outcomes that came in while the previous one was written, so a burst of deliveries costs a
+few write transactions rather than one each (on SQLite: turns of the one writer).
+A delivery is marked delivered only after a 2xx, so a crash between sending and recording
+means a resend with the same Idempotency-Key once the lease ends (receivers deduplicate on
+it). Failures retry with exponential backoff and full jitter until `webhook_max_attempts`,
+then the delivery is dead.
 
 Replicas: on PostgreSQL several dispatchers may run; SKIP LOCKED and the lease keep them on
 disjoint rows. On SQLite one process is the norm; a second one is still safe (writes serialise)
@@ -17,8 +23,8 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
@@ -28,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from perfpilot import __version__
 from perfpilot.core.config import Settings
-from perfpilot.core.db import create_sessionmaker, utcnow
+from perfpilot.core.db import create_sessionmaker, set_writer_role, utcnow
 from perfpilot.core.outbound import (
     GuardedTransport,
     OutboundKind,
@@ -38,14 +44,15 @@ from perfpilot.core.outbound import (
 )
 from perfpilot.monitoring.telemetry import Telemetry
 from perfpilot.webhooks import repository
+from perfpilot.webhooks.outcomes import AttemptResult, OutcomeRecorder
 from perfpilot.webhooks.repository import ClaimedDelivery, OutboxStats
-from perfpilot.webhooks.service import register_wakeup
+from perfpilot.webhooks.service import register_dispatcher
 from perfpilot.webhooks.signing import signature_headers
 
 log = structlog.get_logger("perfpilot.webhooks")
 
+ALERT_FIRED = "alert.fired"  # the event whose path telemetry.alert_path follows
 CLAIM_BATCH = 32
-MAX_ERROR_CHARS = 500
 RESPONSE_SNIPPET_BYTES = 256
 
 
@@ -76,19 +83,9 @@ def _retry_after_seconds(value: str | None, now: datetime) -> float | None:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class AttemptResult:
-    status_code: int | None
-    error: str | None = None
-    retry_after: float | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
-
-
 class WebhookDispatcher:
-    """Delivers the outbox. Register as `ctx.loops["webhooks"]`; `notify()` wakes it."""
+    """Delivers the outbox. Register as `ctx.loops["webhooks"]`; `notify()` makes it look for
+    due deliveries now instead of at the next poll."""
 
     def __init__(
         self,
@@ -121,7 +118,16 @@ class WebhookDispatcher:
         # outlives one attempt (bounded by the timeout) plus recording its outcome
         self._lease = lease_seconds if lease_seconds is not None else 2 * self._timeout + 1
         self._wakeup = asyncio.Event()
+        self._look = True  # ask the database for due deliveries at the next pass
+        # handed over on commit, leased to us, waiting for a free slot: (delivery, when)
+        self._handed: deque[tuple[ClaimedDelivery, float]] = deque()
         self._inflight: set[asyncio.Task[None]] = set()
+        self._outcomes = OutcomeRecorder(
+            self._sessionmaker,
+            telemetry=telemetry,
+            retry_at=self._retry_at,
+            max_attempts=self._max_attempts,
+        )
         self._task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
         self._closing = False
@@ -145,12 +151,15 @@ class WebhookDispatcher:
             headers={"User-Agent": f"Perfpilot-Webhooks/{__version__}"},
         )
         self._started_monotonic = time.monotonic()
-        register_wakeup(self._engine.sync_engine, self.notify)
+        register_dispatcher(self._engine.sync_engine, self)
         self._task = asyncio.create_task(self._run(), name="perfpilot-webhook-dispatcher")
+        self._outcomes.start()
 
     async def stop(self) -> None:
-        """Stop claiming, let in-flight attempts finish (bounded by the timeout)."""
+        """Stop claiming, let in-flight attempts finish (bounded by the timeout); deliveries
+        handed over but not started are given back (their lease ends now)."""
         self._closing = True
+        register_dispatcher(self._engine.sync_engine, None)
         self._wakeup.set()
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
@@ -160,12 +169,26 @@ class WebhookDispatcher:
             for task in unfinished:  # their leases lapse and another run resends them
                 task.cancel()
             await asyncio.gather(*unfinished, return_exceptions=True)
-        register_wakeup(self._engine.sync_engine, None)
+        await self._outcomes.stop()
+        await self._give_back([delivery for delivery, _ in self._handed])
+        self._handed.clear()
         if self._client is not None:
             await self._client.aclose()
 
     def notify(self) -> None:
-        """Deliveries were committed: look now instead of at the next poll."""
+        """Deliveries may be due: look now instead of at the next poll."""
+        self._look = True
+        self._wakeup.set()
+
+    @property
+    def lease_seconds(self) -> float:
+        return self._lease
+
+    def take(self, deliveries: Sequence[ClaimedDelivery]) -> None:
+        """Committed deliveries leased to this dispatcher (webhooks/service.py): send them as
+        soon as a slot is free."""
+        now = time.monotonic()
+        self._handed.extend((delivery, now) for delivery in deliveries)
         self._wakeup.set()
 
     @property
@@ -202,21 +225,58 @@ class WebhookDispatcher:
     # --- the loop ----------------------------------------------------------------------------
 
     async def _run(self) -> None:
+        set_writer_role("webhooks")  # the delivery tasks it starts inherit it
         while not self._closing:
             self._wakeup.clear()
+            self._start_handed()
             claimed = requested = 0
             try:
                 requested = min(CLAIM_BATCH, self._concurrency - len(self._inflight))
-                if requested > 0:
-                    claimed = await self._claim(requested)
+                if requested > 0 and self._look:
+                    self._look = False
+                    if await self._due():
+                        claimed = await self._claim(requested)
                 await self._refresh_stats()
             except Exception as exc:  # database trouble: keep the loop alive, try again later
                 log.error("webhook_dispatch_failed", error=f"{type(exc).__name__}: {exc}")
             if claimed and claimed == requested:
+                self._look = True
                 continue  # more may be due right now
-            with contextlib.suppress(TimeoutError):
+            try:
                 async with asyncio.timeout(self._poll):
                     await self._wakeup.wait()
+            except TimeoutError:
+                self._look = True
+
+    def _start_handed(self) -> None:
+        """Start handed-over deliveries while slots are free. One that waited so long that
+        its attempt could outlive the lease is left to the poll, which claims it again once
+        the lease ends (sending it now could overlap with that)."""
+        stale_after = self._lease - self._timeout - 1  # attempt + record within the lease
+        now = time.monotonic()
+        while self._handed and len(self._inflight) < self._concurrency:
+            delivery, handed_at = self._handed.popleft()
+            if now - handed_at > stale_after:
+                continue
+            self._telemetry_handoff(delivery, now - handed_at)
+            self._spawn(delivery)
+
+    def _telemetry_handoff(self, delivery: ClaimedDelivery, waited: float) -> None:
+        if delivery.event == ALERT_FIRED:
+            since_written = time.time() - delivery.created_at.timestamp()
+            self._telemetry.alert_path.labels("outbox_claim").observe(
+                max(0.0, since_written, waited)
+            )
+
+    def _spawn(self, delivery: ClaimedDelivery) -> None:
+        task = asyncio.create_task(self._deliver(delivery))
+        self._inflight.add(task)
+        task.add_done_callback(self._finished)
+
+    async def _due(self) -> bool:
+        """Whether a delivery of an active subscription is due (a read, no write turn)."""
+        async with self._readers() as session:
+            return await repository.any_due(session, now=self._clock())
 
     async def _claim(self, limit: int) -> int:
         now = self._clock()
@@ -224,11 +284,25 @@ class WebhookDispatcher:
             batch = await repository.claim_due(
                 session, now=now, lease_until=now + timedelta(seconds=self._lease), limit=limit
             )
+        claimed = time.time()
+        stage = self._telemetry.alert_path.labels
         for delivery in batch:
-            task = asyncio.create_task(self._deliver(delivery))
-            self._inflight.add(task)
-            task.add_done_callback(self._finished)
+            if delivery.event == ALERT_FIRED:
+                stage("outbox_claim").observe(max(0.0, claimed - delivery.created_at.timestamp()))
+            self._spawn(delivery)
         return len(batch)
+
+    async def _give_back(self, deliveries: list[ClaimedDelivery]) -> None:
+        """End the lease of handed-over deliveries never attempted: due now, uncounted."""
+        if not deliveries:
+            return
+        try:
+            async with self._sessionmaker() as session, session.begin():
+                await repository.release_leases(
+                    session, [d.id for d in deliveries], now=self._clock()
+                )
+        except Exception as exc:  # their leases lapse instead
+            log.error("webhook_lease_not_released", error=f"{type(exc).__name__}: {exc}")
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
@@ -246,44 +320,13 @@ class WebhookDispatcher:
     # --- one delivery ------------------------------------------------------------------------
 
     async def _deliver(self, delivery: ClaimedDelivery) -> None:
+        sent = time.perf_counter()
         result = await self._attempt(delivery)
-        now = self._clock()
-        try:
-            async with self._sessionmaker() as session, session.begin():
-                if result.ok:
-                    assert result.status_code is not None
-                    await repository.mark_delivered(
-                        session, delivery.id, now=now, status_code=result.status_code
-                    )
-                else:
-                    await repository.mark_failed(
-                        session,
-                        delivery.id,
-                        retry_at=self._retry_at(delivery, result, now),
-                        status_code=result.status_code,
-                        error=(result.error or "failed")[:MAX_ERROR_CHARS],
-                    )
-        except Exception as exc:  # the lease lapses and the delivery is tried again
-            log.error(
-                "webhook_outcome_not_recorded",
-                delivery_id=str(delivery.id),
-                error=f"{type(exc).__name__}: {exc}",
-            )
-            return
-        if result.ok:
-            latency = (now - delivery.event_at).total_seconds()
-            self._telemetry.webhook_delivery_latency.observe(max(0.0, latency))
-        else:
-            dead = delivery.attempts >= self._max_attempts
-            log.warning(
-                "webhook_delivery_dead" if dead else "webhook_delivery_failed",
-                delivery_id=str(delivery.id),
-                webhook_id=str(delivery.webhook_id),
-                webhook_event=delivery.event,  # `event` is structlog's message argument
-                attempt=delivery.attempts,
-                status_code=result.status_code,
-                error=result.error,
-            )
+        if delivery.event == ALERT_FIRED:
+            posted = time.perf_counter() - sent
+            self._telemetry.alert_path.labels("webhook_post").observe(posted)
+        # the slot stays taken until the outcome is written: the lease covers both
+        await self._outcomes.record(delivery, result, self._clock())
 
     def _retry_at(
         self, delivery: ClaimedDelivery, result: AttemptResult, now: datetime

@@ -30,6 +30,7 @@ class ClaimedDelivery:
     body: str
     attempts: int
     event_at: datetime
+    created_at: datetime
     url: str
     secret: str
 
@@ -67,10 +68,15 @@ async def delete_webhook(session: AsyncSession, webhook: Webhook) -> None:
 
 async def active_subscriptions(
     session: AsyncSession,
-) -> list[tuple[uuid.UUID, list[str], str | None]]:
-    """(id, events, service_name) of every active subscription."""
-    query = select(_w.id, _w.events, _w.service_name).where(_w.is_active.is_(True))
-    return [(r.id, list(r.events or ()), r.service_name) for r in await session.execute(query)]
+) -> list[tuple[uuid.UUID, list[str], str | None, str, str]]:
+    """(id, events, service_name, url, secret) of every active subscription."""
+    query = select(_w.id, _w.events, _w.service_name, _w.url, _w.secret).where(
+        _w.is_active.is_(True)
+    )
+    return [
+        (r.id, list(r.events or ()), r.service_name, r.url, r.secret)
+        for r in await session.execute(query)
+    ]
 
 
 # --- deliveries ------------------------------------------------------------------------------
@@ -115,7 +121,14 @@ async def claim_due(
         .where(_d.id.in_(due.scalar_subquery()), _d.status == "pending", _d.next_attempt_at <= now)
         .values(attempts=_d.attempts + 1, next_attempt_at=lease_until, last_attempt_at=now)
         .returning(
-            _d.id, _d.webhook_id, _d.event, _d.idempotency_key, _d.body, _d.attempts, _d.event_at
+            _d.id,
+            _d.webhook_id,
+            _d.event,
+            _d.idempotency_key,
+            _d.body,
+            _d.attempts,
+            _d.event_at,
+            _d.created_at,
         )
     )
     rows = (await session.execute(claim)).all()
@@ -139,11 +152,34 @@ async def claim_due(
                 body=row.body,
                 attempts=row.attempts,
                 event_at=row.event_at,
+                created_at=row.created_at,
                 url=url,
                 secret=secret,
             )
         )
     return claimed
+
+
+async def any_due(session: AsyncSession, *, now: datetime) -> bool:
+    """Whether some delivery of an active subscription is due for an attempt."""
+    query = (
+        select(_d.id)
+        .join(_webhooks, _w.id == _d.webhook_id)
+        .where(_d.status == "pending", _d.next_attempt_at <= now, _w.is_active.is_(True))
+        .limit(1)
+    )
+    return (await session.execute(query)).first() is not None
+
+
+async def release_leases(
+    session: AsyncSession, delivery_ids: Sequence[uuid.UUID], *, now: datetime
+) -> None:
+    """Give back leased deliveries that were never attempted: due now, the attempt uncounted."""
+    await session.execute(
+        update(_deliveries)
+        .where(_d.id.in_(delivery_ids), _d.status == "pending")
+        .values(attempts=_d.attempts - 1, next_attempt_at=now)
+    )
 
 
 async def mark_delivered(

@@ -2,6 +2,12 @@
 
 `enqueue_event` is the whole contract for producers: call it inside the transaction that makes
 the change, and the event is delivered if and only if that transaction commits.
+
+When this process runs a dispatcher for the database, the rows are written already leased to
+it (as its claim would: one attempt counted, `next_attempt_at` = the lease's end) and handed
+to it once the transaction commits: delivery starts at once, without the claim's own write
+transaction (on SQLite, a turn of the one writer) and without a poll. If the process dies
+first, the lease lapses and any dispatcher claims the rows, as after a crash mid-delivery.
 """
 
 from __future__ import annotations
@@ -12,8 +18,8 @@ import uuid
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, cast
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol, cast
 from urllib.parse import urlsplit
 
 import orjson
@@ -26,6 +32,7 @@ from perfpilot.core.outbound import OutboundKind, OutboundPolicy, OutboundRefuse
 from perfpilot.models import Webhook, WebhookDelivery
 from perfpilot.webhooks import repository
 from perfpilot.webhooks.payloads import webhook_test_payload
+from perfpilot.webhooks.repository import ClaimedDelivery
 from perfpilot.webhooks.schemas import (
     TEST_EVENT,
     DeliveryOut,
@@ -47,6 +54,8 @@ class Subscription:
     id: uuid.UUID
     events: frozenset[str]
     service_name: str | None
+    url: str
+    secret: str
 
     def matches(self, event_name: str, service_name: str | None) -> bool:
         if event_name not in self.events:
@@ -75,17 +84,29 @@ class _SubscriptionCache:
             return items
         generation = self._generation
         rows = await repository.active_subscriptions(session)
-        items = [Subscription(id_, frozenset(events), svc) for id_, events, svc in rows]
+        items = [
+            Subscription(id_, frozenset(events), svc, url, secret)
+            for id_, events, svc, url, secret in rows
+        ]
         # an invalidation while we read means what we read may predate it: use it, don't keep it
         if generation == self._generation:
             self._items, self._loaded_at = items, time.monotonic()
         return items
 
 
+class LocalDispatcher(Protocol):
+    """What enqueue_event needs of this process's dispatcher (webhooks/dispatcher.py)."""
+
+    @property
+    def lease_seconds(self) -> float: ...
+
+    def take(self, deliveries: Sequence[ClaimedDelivery]) -> None:
+        """Deliver these committed rows, already leased to this dispatcher."""
+
+
 # Per database engine: tests and tools run several apps (and databases) in one process.
 _caches: weakref.WeakKeyDictionary[Engine, _SubscriptionCache] = weakref.WeakKeyDictionary()
-_wakeups: weakref.WeakKeyDictionary[Engine, Callable[[], None]] = weakref.WeakKeyDictionary()
-_NOTIFY_PENDING = "perfpilot.webhooks.notify_pending"
+_dispatchers: weakref.WeakKeyDictionary[Engine, LocalDispatcher] = weakref.WeakKeyDictionary()
 
 
 def _engine_of(session: AsyncSession) -> Engine:
@@ -101,12 +122,13 @@ def _cache_for(session: AsyncSession) -> _SubscriptionCache:
     return cache
 
 
-def register_wakeup(engine: Engine, wakeup: Callable[[], None] | None) -> None:
-    """The dispatcher of this database, woken after each commit that enqueued deliveries."""
-    if wakeup is None:
-        _wakeups.pop(engine, None)
+def register_dispatcher(engine: Engine, dispatcher: LocalDispatcher | None) -> None:
+    """This process's dispatcher for the database: it gets every delivery enqueued through
+    `engine` once its transaction commits (None: enqueued rows wait for a claim)."""
+    if dispatcher is None:
+        _dispatchers.pop(engine, None)
     else:
-        _wakeups[engine] = wakeup
+        _dispatchers[engine] = dispatcher
 
 
 def _on_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
@@ -118,18 +140,34 @@ def _on_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
     event.listen(session.sync_session, "after_commit", fire, once=True)
 
 
-def _wake_dispatcher_on_commit(session: AsyncSession) -> None:
-    wakeup = _wakeups.get(_engine_of(session))
-    info = session.sync_session.info
-    if wakeup is None or info.get(_NOTIFY_PENDING):
-        return
-    info[_NOTIFY_PENDING] = True
-
-    def fire() -> None:
-        info.pop(_NOTIFY_PENDING, None)
-        wakeup()
-
-    _on_commit(session, fire)
+def _lease_to_local_dispatcher(
+    session: AsyncSession, rows: list[dict[str, Any]], targets: Sequence[Subscription]
+) -> None:
+    """Write `rows` leased to this process's dispatcher, and hand them over on commit."""
+    dispatcher = _dispatchers.get(_engine_of(session))
+    if dispatcher is None:
+        return  # a dispatcher (here after a restart, or another replica) claims them
+    claimed = []
+    for row, target in zip(rows, targets, strict=True):
+        now = row["created_at"]
+        row["attempts"] = 1
+        row["last_attempt_at"] = now
+        row["next_attempt_at"] = now + timedelta(seconds=dispatcher.lease_seconds)
+        claimed.append(
+            ClaimedDelivery(
+                id=row["id"],
+                webhook_id=row["webhook_id"],
+                event=row["event"],
+                idempotency_key=row["idempotency_key"],
+                body=row["body"],
+                attempts=1,
+                event_at=row["event_at"],
+                created_at=now,
+                url=target.url,
+                secret=target.secret,
+            )
+        )
+    _on_commit(session, lambda: dispatcher.take(claimed))
 
 
 def _invalidate_subscriptions(session: AsyncSession) -> None:
@@ -177,18 +215,18 @@ async def enqueue_event(
     The dispatcher of this database is woken as soon as the transaction commits.
     """
     subscriptions = await _cache_for(session).get(session)
-    targets = [s.id for s in subscriptions if s.matches(event, service_name)]
+    targets = [s for s in subscriptions if s.matches(event, service_name)]
     if not targets:
         return 0
     body = encode_body(payload)
     rows = [
         _delivery_row(
-            webhook_id=t, event_name=event, body=body, key=idempotency_key, event_at=event_at
+            webhook_id=t.id, event_name=event, body=body, key=idempotency_key, event_at=event_at
         )
         for t in targets
     ]
+    _lease_to_local_dispatcher(session, rows, targets)
     await repository.insert_deliveries(session, rows)
-    _wake_dispatcher_on_commit(session)
     return len(rows)
 
 
@@ -203,8 +241,13 @@ async def enqueue_test(session: AsyncSession, webhook_id: uuid.UUID) -> WebhookD
         key=f"{TEST_EVENT}:{uuid.uuid4()}",
         event_at=now,
     )
+    subscription = Subscription(
+        webhook.id, frozenset(webhook.events or ()), webhook.service_name, webhook.url,
+        webhook.secret,
+    )  # fmt: skip
+    if webhook.is_active:  # a paused subscription's test waits, as its other deliveries do
+        _lease_to_local_dispatcher(session, [row], [subscription])
     await repository.insert_deliveries(session, [row])
-    _wake_dispatcher_on_commit(session)
     return WebhookDelivery(**row)
 
 
