@@ -112,9 +112,12 @@ router.add_api_route(
 )
 
 
+_ListPage = ListEnvelope[MetricOut]
+
+
 @router.get(
     "",
-    response_model=ListEnvelope[MetricOut],
+    response_model=_ListPage,
     summary="List samples, newest first",
     description="Filters combine; page with `cursor` = the previous response's `nextCursor`.",
 )
@@ -127,7 +130,7 @@ async def get_metrics(
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
-) -> ListEnvelope[MetricOut]:
+) -> Response:
     filters = SampleFilter(
         service_name=service_name,
         metric_type=metric_type,
@@ -135,9 +138,13 @@ async def get_metrics(
         until=_aware(until, "until"),
     )
     items, next_cursor = await service.list_metrics(session, filters, limit=limit, cursor=cursor)
-    return ListEnvelope(
-        data=items,
-        count=len(items),
-        next_cursor=next_cursor,
-        message="Performance metrics retrieved successfully",
+    # validated and rendered once, as FastAPI renders the response model (not a second time)
+    page = _ListPage.model_validate(
+        {
+            "data": items,
+            "count": len(items),
+            "next_cursor": next_cursor,
+            "message": "Performance metrics retrieved successfully",
+        }
     )
+    return Response(page.model_dump_json(by_alias=True), media_type="application/json")
