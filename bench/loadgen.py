@@ -9,6 +9,7 @@ machine's cores with the server it measures. It prints one JSON object on stdout
         --connections 32 --duration 10
     python bench/loadgen.py requests --port P ... --connections 4 --requests 40
     python bench/loadgen.py open --port P ... --rate 2000 --duration 10
+    python bench/loadgen.py closed --method GET --port P --path '/x?limit=100' --token T ...
 """
 
 from __future__ import annotations
@@ -69,6 +70,13 @@ class Connection:
 
 
 def build_requests(args: argparse.Namespace) -> list[bytes]:
+    if args.method == "GET":  # no body: --bodies is not read
+        return [
+            (
+                f"GET {args.path} HTTP/1.1\r\nHost: {args.host}:{args.port}\r\n"
+                f"Authorization: Bearer {args.token}\r\n\r\n"
+            ).encode()
+        ]
     head = (
         f"POST {args.path} HTTP/1.1\r\nHost: {args.host}:{args.port}\r\n"
         f"Authorization: Bearer {args.token}\r\nContent-Type: application/json\r\n"
@@ -199,7 +207,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--path", required=True)
     parser.add_argument("--token", required=True)
-    parser.add_argument("--bodies", required=True, help="directory of *.json request bodies")
+    parser.add_argument("--bodies", default="", help="directory of *.json request bodies")
+    parser.add_argument("--method", choices=["POST", "GET"], default="POST")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--max-connections", type=int, default=512)
     parser.add_argument("--duration", type=float, default=0.0)

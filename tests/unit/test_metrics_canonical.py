@@ -22,9 +22,9 @@ from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 
 from perfpilot.core.errors import validation_details
-from perfpilot.metrics.canonical import CanonicalSample, canonical, parse_batch
+from perfpilot.metrics.canonical import CanonicalSample, canonical, parse_batch, parse_sample
 from perfpilot.metrics.repository import bind_rows
-from perfpilot.metrics.schemas import MetricBatchIn
+from perfpilot.metrics.schemas import MetricBatchIn, MetricIn
 from perfpilot.metrics.service import build_rows, new_ids
 from perfpilot.metrics.units import METRIC_SPECS
 from perfpilot.models import PerformanceMetric
@@ -355,3 +355,56 @@ def test_bound_rows_are_what_sqlalchemy_column_types_bind(
         assert stored[1:5] == ("svc", "latency", 1.25, "ms")
         assert stored[5] == _sqlalchemy_bound("timestamp", ts, dialect)
         assert json.loads(stored[6]) == json.loads(_sqlalchemy_bound("metadata", metadata, dialect))
+
+
+# POST /metrics (one sample): the same lean parse, through parse_sample (metrics/sample_route.py)
+
+
+def reference_one(raw: bytes) -> CanonicalSample | None:
+    """What FastAPI does for POST /metrics: json.loads, then MetricIn (None: rejected)."""
+    try:
+        return canonical(MetricIn.model_validate(json.loads(raw)))
+    except (ValidationError, ValueError, OverflowError):
+        return None
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(samples())
+def test_what_the_single_sample_fast_path_accepts_the_reference_accepts_identically(
+    item: dict[str, Any],
+) -> None:
+    raw = json.dumps(item).encode()
+    fast = parse_sample(raw)
+    if fast is None:
+        return
+    ref = reference_one(raw)
+    assert ref is not None, "the fast path accepted a sample MetricIn rejects"
+    same_sample(fast, ref)
+
+
+@settings(max_examples=200, deadline=None)
+@given(valid_samples)
+def test_ordinary_valid_samples_take_the_fast_path(item: dict[str, Any]) -> None:
+    raw = json.dumps(item).encode()
+    fast = parse_sample(raw)
+    assert fast is not None
+    ref = reference_one(raw)
+    assert ref is not None
+    same_sample(fast, ref)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\xef\xbb\xbf" + b'{"serviceName":"a","metricType":"latency","value":1}',
+        b'{"serviceName":"a","metricType":"latency","value":NaN}',
+        b'{"serviceName":"a","metricType":"latency","value":"1"}',
+        b'{"service_name":"a","metricType":"latency","value":1}',
+        b'{"serviceName":"a","metricType":"latency","value":1,"unit":"MS"}',
+        b'{"samples":[{"serviceName":"a","metricType":"latency","value":1}]}',
+        b"[]",
+        b"",
+    ],
+)
+def test_unusual_single_bodies_are_left_to_the_reference(raw: bytes) -> None:
+    assert parse_sample(raw) is None

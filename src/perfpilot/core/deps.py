@@ -105,5 +105,6 @@ class Authorize:
 
 ViewerAuth = Annotated[Principal, Depends(Authorize(Role.viewer, "read"))]
 OperatorAuth = Annotated[Principal, Depends(Authorize(Role.operator, "write"))]
-IngestAuth = Annotated[Principal, Depends(Authorize(Role.operator, "ingest"))]
+authorize_ingest = Authorize(Role.operator, "ingest")  # also called by metrics/sample_route.py
+IngestAuth = Annotated[Principal, Depends(authorize_ingest)]
 AdminAuth = Annotated[Principal, Depends(Authorize(Role.admin, "write"))]

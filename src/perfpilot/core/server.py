@@ -5,6 +5,12 @@ uvicorn's httptools parser buffers a header of any size before the app sees it (
 each request head as they arrive and answers 431 (in the error envelope) once the head passes
 MAX_REQUEST_HEAD_BYTES without being complete, so memory stays bounded by the cap plus one read.
 RequestFrameMiddleware applies the finer cap on header fields (MAX_HEADER_BYTES) under any server.
+
+uvicorn writes a response's head and its body with one `transport.write` each: two `send`
+calls, and on loopback two wake-ups of the client, per response. A head that declares a
+Content-Length is followed by its body at once, so the protocol below holds it until the body
+(or the end of the response, or a close) and sends both in one write. Chunked responses
+(streams: their first chunk may be minutes away) are written as uvicorn writes them.
 """
 
 from __future__ import annotations
@@ -37,6 +43,43 @@ def _too_large_response() -> bytes:
         "connection: close\r\n\r\n"
     )
     return head.encode() + body
+
+
+class _OneWriteTransport:
+    """The transport as one response cycle sees it: a head with a Content-Length waits for the
+    next write, the first of its body, and leaves with it."""
+
+    __slots__ = ("_held", "_started", "_transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._held: bytes | None = None
+        self._started = False
+
+    def write(self, data: bytes) -> None:
+        if not self._started:
+            self._started = True
+            if b"\r\ncontent-length: " in data:  # uvicorn writes header names lower-case
+                self._held = data
+                return
+        if self._held is not None:
+            data, self._held = self._held + data, None
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        if self._held is not None:
+            data, self._held = self._held, None
+            self._transport.write(data)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 class HeadCappedHttpToolsProtocol(HttpToolsProtocol):
@@ -86,6 +129,18 @@ class HeadCappedHttpToolsProtocol(HttpToolsProtocol):
         self._heads_done += 1
         self._in_head = False
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is None or cycle.transport is not self.transport:
+            return  # an upgrade, or a cycle that is not this request's
+        transport = _OneWriteTransport(self.transport)
+        on_response = cycle.on_response
+
+        def flush_then_complete() -> None:  # a HEAD response has a head and no body write
+            transport.flush()
+            on_response()
+
+        cycle.transport = transport  # type: ignore[assignment]
+        cycle.on_response = flush_then_complete
 
     def on_message_complete(self) -> None:
         super().on_message_complete()

@@ -97,6 +97,9 @@ for _type, _spec in METRIC_SPECS.items():
     _RANGES[_type] = (_spec.canonical, max(_spec.minimum, -VALUE_BOUND), _maximum)
 
 
+_LEAN_SAMPLE: TypeAdapter[_LeanSample] = TypeAdapter(_LeanSample)
+
+
 def parse_batch(raw: bytes) -> list[CanonicalSample] | None:
     """The canonical samples of a batch body (JSON bytes) when every one is valid; None when
     anything fails: the caller then asks MetricBatchIn, the reference, for the verdict."""
@@ -104,6 +107,22 @@ def parse_batch(raw: bytes) -> list[CanonicalSample] | None:
         batch = _LEAN_BATCH.validate_json(raw)
     except ValidationError:
         return None
+    return _canonical_items(batch["samples"])
+
+
+def parse_sample(raw: bytes) -> CanonicalSample | None:
+    """The canonical sample of a single-sample body (JSON bytes) when it is valid; None when
+    anything fails: the caller then asks MetricIn, the reference, for the verdict."""
+    try:
+        item = _LEAN_SAMPLE.validate_json(raw)
+    except ValidationError:
+        return None
+    samples = _canonical_items([item])
+    return None if samples is None else samples[0]
+
+
+def _canonical_items(items: list[_LeanSample]) -> list[CanonicalSample] | None:
+    """Units, ranges, timestamps and metadata of leanly parsed samples, checked in one loop."""
     latest = time.time() + MAX_FUTURE_SKEW_SECONDS
     isfinite = math.isfinite
     factors = _FACTORS
@@ -111,7 +130,7 @@ def parse_batch(raw: bytes) -> list[CanonicalSample] | None:
     samples: list[CanonicalSample] = []
     append = samples.append
     try:
-        for item in batch["samples"]:
+        for item in items:
             metric_type = item["metricType"]
             factor = factors.get((metric_type, item.get("unit")))
             value = item["value"]

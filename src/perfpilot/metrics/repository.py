@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, func, select
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from perfpilot.core.pagination import after_cursor, newest_first
@@ -88,19 +88,32 @@ async def insert_samples(connection: AsyncConnection, rows: Sequence[StoredRow])
     await connection.exec_driver_sql(_insert_statement(connection.dialect), list(rows))
 
 
+# GET /metrics reads columns, not ORM objects: a page is tuples, no identity map, no instances
+_LISTED = (
+    _table.c.id,
+    _table.c.service_name,
+    _table.c.metric_type,
+    _table.c.value,
+    _table.c.unit,
+    _table.c.timestamp,
+    _table.c.metadata,
+)
+ListedRow = Row[Any, Any, Any, Any, Any, Any, Any]  # the columns of _LISTED
+
+
 async def list_samples(
     session: AsyncSession,
     filters: SampleFilter,
     *,
     limit: int,
     after: tuple[datetime, uuid.UUID] | None = None,
-) -> Sequence[PerformanceMetric]:
+) -> Sequence[ListedRow]:
     """Newest first, keyset-paged on (timestamp, id).
 
     Each combination of filters is one range of an index that ends in (timestamp, id):
     (service, type, ...), (service, ...), (type, ...) or (timestamp, id) alone.
     """
-    query = select(PerformanceMetric)
+    query = select(*_LISTED)
     if filters.service_name is not None:
         query = query.where(PerformanceMetric.service_name == filters.service_name)
     if filters.metric_type is not None:
@@ -115,7 +128,7 @@ async def list_samples(
         query = query.where(PerformanceMetric.timestamp <= filters.until)
     query = query.order_by(*newest_first(PerformanceMetric.timestamp, PerformanceMetric.id))
     result = await session.execute(query.limit(limit))
-    return result.scalars().all()
+    return result.all()
 
 
 async def delete_samples_older_than(

@@ -8,15 +8,15 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Body, Query, Request, Response, status
 
-from perfpilot.core.auth import Principal
 from perfpilot.core.deps import ContextDep, IngestAuth, SessionDep, ViewerAuth
 from perfpilot.core.errors import InvalidField
 from perfpilot.core.schemas import Envelope, ListEnvelope
 from perfpilot.metrics import idempotency, service
 from perfpilot.metrics.batch_route import BatchRoute
 from perfpilot.metrics.canonical import IngestBatch, canonical
-from perfpilot.metrics.idempotency import IdempotencyKeyHeader, RequestKey
+from perfpilot.metrics.idempotency import IdempotencyKeyHeader
 from perfpilot.metrics.repository import SampleFilter
+from perfpilot.metrics.sample_route import SampleRoute, request_key, sample_body
 from perfpilot.metrics.schemas import BatchResult, MetricIn, MetricOut
 from perfpilot.metrics.stream import SampleRow
 from perfpilot.metrics.units import MetricType
@@ -37,22 +37,6 @@ def _aware(value: datetime | None, field: str) -> datetime | None:
         ) from None
 
 
-async def _request_key(
-    request: Request, principal: Principal, key: str | None
-) -> RequestKey | None:
-    if key is None:
-        return None
-    body = await request.body()  # read and kept by the body's parsing: no second read
-    return RequestKey.of(principal.subject, key, route=request.url.path, body=body)
-
-
-def _sample_body(rows: list[SampleRow]) -> bytes:
-    [row] = rows
-    message = "Performance metric recorded successfully"
-    envelope = Envelope[MetricOut](data=service.row_out(row), message=message)
-    return envelope.model_dump_json(by_alias=True).encode()
-
-
 def _batch_body(rows: list[SampleRow]) -> bytes:
     # Envelope[BatchResult] as FastAPI would render it, without 10,000 ids through pydantic
     return orjson.dumps(
@@ -64,16 +48,6 @@ def _batch_body(rows: list[SampleRow]) -> bytes:
     )
 
 
-@router.post(
-    "",
-    status_code=status.HTTP_201_CREATED,
-    response_model=Envelope[MetricOut],
-    responses=idempotency.RESPONSES,
-    summary="Record one performance sample",
-    description="Validates, converts to the canonical unit, commits, then returns the stored "
-    "sample. A 201 means the sample is committed and will be evaluated by the rules. Send an "
-    "`Idempotency-Key` to make a retry safe.",
-)
 async def post_metric(
     body: MetricIn,
     ctx: ContextDep,
@@ -85,10 +59,25 @@ async def post_metric(
         ctx.ingest,
         ctx.read_engine,  # the key lookup only reads
         [canonical(body)],
-        key=await _request_key(request, principal, idempotency_key),
-        render=_sample_body,
+        key=await request_key(request, principal, idempotency_key),
+        render=sample_body,
     )
     return result.response()
+
+
+router.add_api_route(
+    "",
+    post_metric,
+    methods=["POST"],
+    route_class_override=SampleRoute,  # valid samples skip FastAPI's machinery (sample_route.py)
+    status_code=status.HTTP_201_CREATED,
+    response_model=Envelope[MetricOut],
+    responses=idempotency.RESPONSES,
+    summary="Record one performance sample",
+    description="Validates, converts to the canonical unit, commits, then returns the stored "
+    "sample. A 201 means the sample is committed and will be evaluated by the rules. Send an "
+    "`Idempotency-Key` to make a retry safe.",
+)
 
 
 async def post_metric_batch(
@@ -102,7 +91,7 @@ async def post_metric_batch(
         ctx.ingest,
         ctx.read_engine,
         body.samples,
-        key=await _request_key(request, principal, idempotency_key),
+        key=await request_key(request, principal, idempotency_key),
         render=_batch_body,
     )
     return result.response()
@@ -123,9 +112,12 @@ router.add_api_route(
 )
 
 
+_ListPage = ListEnvelope[MetricOut]
+
+
 @router.get(
     "",
-    response_model=ListEnvelope[MetricOut],
+    response_model=_ListPage,
     summary="List samples, newest first",
     description="Filters combine; page with `cursor` = the previous response's `nextCursor`.",
 )
@@ -138,7 +130,7 @@ async def get_metrics(
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
-) -> ListEnvelope[MetricOut]:
+) -> Response:
     filters = SampleFilter(
         service_name=service_name,
         metric_type=metric_type,
@@ -146,9 +138,13 @@ async def get_metrics(
         until=_aware(until, "until"),
     )
     items, next_cursor = await service.list_metrics(session, filters, limit=limit, cursor=cursor)
-    return ListEnvelope(
-        data=items,
-        count=len(items),
-        next_cursor=next_cursor,
-        message="Performance metrics retrieved successfully",
+    # validated and rendered once, as FastAPI renders the response model (not a second time)
+    page = _ListPage.model_validate(
+        {
+            "data": items,
+            "count": len(items),
+            "next_cursor": next_cursor,
+            "message": "Performance metrics retrieved successfully",
+        }
     )
+    return Response(page.model_dump_json(by_alias=True), media_type="application/json")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -17,7 +18,6 @@ from perfpilot.metrics.idempotency import IngestResponse, RequestKey, earlier_re
 from perfpilot.metrics.ingest import IngestWriter
 from perfpilot.metrics.schemas import MetricIn, MetricOut
 from perfpilot.metrics.stream import SampleRow
-from perfpilot.models import PerformanceMetric
 
 # version 4 UUIDs: 4 in the version nibble, 8, 9, a or b in the variant nibble (RFC 9562)
 _VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
@@ -113,16 +113,12 @@ def row_out(row: SampleRow) -> MetricOut:
     )
 
 
-def model_out(metric: PerformanceMetric) -> MetricOut:
-    return MetricOut(
-        id=metric.id,
-        service_name=metric.service_name,
-        metric_type=metric.metric_type,
-        value=metric.value,
-        unit=metric.unit,
-        timestamp=metric.timestamp,
-        metadata=metric.meta or {},
-    )
+def listed(row: repository.ListedRow) -> dict[str, Any]:
+    """A listed sample's fields (MetricOut's names), as read."""
+    sample = row._asdict()
+    if sample["metadata"] is None:
+        sample["metadata"] = {}
+    return sample
 
 
 async def list_metrics(
@@ -131,7 +127,9 @@ async def list_metrics(
     *,
     limit: int,
     cursor: str | None,
-) -> tuple[list[MetricOut], str | None]:
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of samples (MetricOut's fields, validated once, when the page is rendered)
+    and the cursor of the next page."""
     after = decode_cursor(cursor) if cursor else None
     if filters.since and filters.until and filters.since > filters.until:
         raise InvalidField(
@@ -149,4 +147,4 @@ async def list_metrics(
     page = list(rows[:limit])
     last = page[-1] if page else None
     next_cursor = encode_cursor(last.timestamp, last.id) if last and len(rows) > limit else None
-    return [model_out(m) for m in page], next_cursor
+    return [listed(row) for row in page], next_cursor
