@@ -90,7 +90,7 @@ export function badge(text, kind = text) {
 export function announce(message, kind = "info") {
   const region = document.getElementById("status");
   if (!region) return;
-  region.className = `status status-${kind}`;
+  region.className = message ? `status status-${kind}` : "status";
   region.textContent = message;
 }
 
@@ -99,6 +99,7 @@ export function liveEvents(handlers, { serviceName } = {}) {
   const query = serviceName ? `?serviceName=${encodeURIComponent(serviceName)}` : "";
   const source = new EventSource(`/ui/api/realtime/stream${query}`);
   const indicator = document.getElementById("live");
+  if (indicator) indicator.textContent = "connecting…";
   for (const [name, handler] of Object.entries(handlers)) {
     source.addEventListener(name, (event) => handler(JSON.parse(event.data), name));
   }

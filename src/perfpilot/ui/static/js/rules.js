@@ -144,6 +144,7 @@ async function backtest() {
       body: { rule: ruleBody(), since: since.toISOString(), until: until.toISOString() },
     });
     clearErrors();
+    announce("");
     renderBacktest(data);
   } catch (error) {
     clear(backtestBox);
