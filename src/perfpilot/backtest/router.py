@@ -10,6 +10,7 @@ from perfpilot.backtest import service
 from perfpilot.backtest.schemas import BacktestIn, BacktestOut
 from perfpilot.core.auth import Principal, Role
 from perfpilot.core.deps import Authorize, ContextDep
+from perfpilot.core.errors import PerfpilotError
 from perfpilot.core.schemas import Envelope, ErrorEnvelope
 
 router = APIRouter(tags=["rules"])
@@ -50,3 +51,17 @@ async def backtest_rule(
         data=result,
         message=f"Backtest over {result.samples} samples: fired {result.fired} times",
     )
+
+
+class _PostOnly(PerfpilotError):
+    status_code = 405
+    code = "method_not_allowed"
+
+
+@router.api_route(
+    "/rules/backtest", methods=["GET", "PUT", "DELETE", "PATCH"], include_in_schema=False
+)
+async def backtest_other_methods() -> None:
+    """Without this, GET/PUT/DELETE would reach /rules/{rule_id} and answer 404 ("backtest"
+    is no rule id): the path exists, only POST is offered."""
+    raise _PostOnly("Method Not Allowed", headers={"Allow": "POST"})
