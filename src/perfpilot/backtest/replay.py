@@ -9,6 +9,7 @@ the condition holds).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,14 @@ class PlannedAction:
     repeat: bool
 
 
+class ReplayTooLong(Exception):
+    """`over_budget` said stop (the caller's time limit)."""
+
+
+def _never() -> bool:
+    return False
+
+
 @dataclass
 class Replay:
     """Feed samples in time order (`add`), then `finish(until)`."""
@@ -48,6 +57,8 @@ class Replay:
     cooldown: float
     tick_seconds: float
     no_data_after: float
+    # asked every 1,024 ticks: a long quiet period is many ticks and no samples
+    over_budget: Callable[[], bool] = _never
     core: EvaluationCore = field(init=False)
     intervals: list[Interval] = field(default_factory=list)
     actions: list[PlannedAction] = field(default_factory=list)
@@ -79,7 +90,11 @@ class Replay:
         if self._next_tick is None:
             self._next_tick = t + self.tick_seconds
             return
+        ticks = 0
         while self._next_tick <= t:
+            ticks += 1
+            if ticks % 1024 == 0 and self.over_budget():
+                raise ReplayTooLong
             now = self._next_tick
             self._record(self.core.tick(now))
             for service in sorted(self.services):

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from perfpilot.backtest import repository
-from perfpilot.backtest.replay import Replay, summary
+from perfpilot.backtest.replay import Replay, ReplayTooLong, summary
 from perfpilot.backtest.schemas import BacktestAction, BacktestInterval, BacktestOut
 from perfpilot.core.errors import InvalidField
 from perfpilot.models import OptimizationRule
@@ -83,13 +83,18 @@ async def run_backtest(
     if stored.spec is None or stored.action is None:
         raise _invalid("rule", stored.problem or "invalid rule")
     spec = stored.spec
+    started = time.monotonic()
+
+    def over_budget() -> bool:
+        return time.monotonic() - started > time_limit
+
     replay = Replay(
         spec=spec,
         cooldown=stored.action.cooldown,
         tick_seconds=tick_seconds,
         no_data_after=no_data_after,
+        over_budget=over_budget,
     )
-    started = time.monotonic()
     chunks = repository.samples_in_order(
         session,
         metric_type=spec.metric,
@@ -98,22 +103,25 @@ async def run_backtest(
         until=until,
         chunk=CHUNK,
     )
-    async for chunk in chunks:
-        replay.add(chunk)
-        if time.monotonic() - started > time_limit:
-            raise BacktestTooLarge(
-                f"The backtest read {replay.samples} samples in {time_limit:g} s without "
-                "finishing; choose a shorter period",
-                details=[
-                    {
-                        "field": "since",
-                        "message": f"more samples than {time_limit:g} s allow",
-                        "type": "value_error",
-                    }
-                ],
-            )
-        await asyncio.sleep(0)  # let the event loop serve others between chunks
-    replay.finish(until.timestamp())
+    try:
+        async for chunk in chunks:
+            replay.add(chunk)
+            if over_budget():
+                raise ReplayTooLong
+            await asyncio.sleep(0)  # let the event loop serve others between chunks
+        replay.finish(until.timestamp())
+    except ReplayTooLong:
+        raise BacktestTooLarge(
+            f"The backtest replayed {replay.samples} samples in {time_limit:g} s without "
+            "finishing; choose a shorter period",
+            details=[
+                {
+                    "field": "since",
+                    "message": f"the period needs more than {time_limit:g} s to replay",
+                    "type": "value_error",
+                }
+            ],
+        ) from None
     counts = summary(replay)
     return BacktestOut(
         since=since,
