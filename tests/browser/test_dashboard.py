@@ -61,6 +61,9 @@ class Served:
             PERFPILOT_PORT=str(self.port),
             PERFPILOT_LOG_LEVEL="WARNING",
             PERFPILOT_ENGINE_TICK_SECONDS="1",
+            # measure an action's impact within seconds, not the default 6 minutes
+            PERFPILOT_IMPACT_SETTLE_SECONDS="1",
+            PERFPILOT_IMPACT_WINDOW_SECONDS="4",
         )
         self.env = env
         self.process = subprocess.Popen(
@@ -209,13 +212,16 @@ def test_admin_signs_in_watches_an_alert_arrive_and_acknowledges_it(
     page.goto(f"{served.base}/ui/")
     expect(page.locator("#live")).to_have_text("live")
     page.evaluate("() => { window.notReloaded = true; }")
-    served.push(latency(5000, datetime.now(UTC)))
+    now = datetime.now(UTC)
+    served.push(*(latency(5000, now - timedelta(seconds=age)) for age in (3, 2, 1, 0)))
     row = page.locator("#open-alerts tr[data-status='active']")
     expect(row).to_have_count(1)
     assert page.evaluate("() => window.notReloaded === true")
     shot(page, "overview-alert")
     row.get_by_role("button", name=re.compile("Acknowledge")).click()
     expect(page.locator("#open-alerts tr[data-status='acknowledged']")).to_have_count(1)
+    # latency recovers after the rule's scale_up: its measured impact appears
+    served.push(*(latency(100, now + timedelta(seconds=s)) for s in (1.5, 2, 3, 4)))
 
     # the service page: charts, desired state, the action the rule took
     page.goto(f"{served.base}/ui/services/demo-chat")
@@ -224,10 +230,11 @@ def test_admin_signs_in_watches_an_alert_arrive_and_acknowledges_it(
     shot(page, "service")
     page.goto(f"{served.base}/ui/actions")
     expect(page.locator("#actions")).to_contain_text("scale_up")
+    expect(page.locator("#actions .badge-improved")).to_have_count(1)
     shot(page, "actions")
     page.goto(f"{served.base}/ui/alerts")
     page.get_by_label("Status").select_option("")
-    expect(page.locator("#alerts tr[data-status='acknowledged']")).to_have_count(1)
+    expect(page.locator("#alerts tr[data-status='resolved']")).to_have_count(1)
     shot(page, "alerts")
     assert not [e for e in errors if "Content Security Policy" in e or "Uncaught" in e], errors
     context.close()
