@@ -14,6 +14,7 @@ from perfpilot.actions.router import router as actions_router
 from perfpilot.alerts.router import router as alerts_router
 from perfpilot.apidocs.router import install_docs
 from perfpilot.autoscaling.router import router as autoscaling_router
+from perfpilot.backtest.router import router as backtest_router
 from perfpilot.core.auth import TokenAuthority, load_or_create_secret
 from perfpilot.core.checkpoint import WalCheckpointer
 from perfpilot.core.config import API_PREFIX, Settings, get_settings
@@ -38,6 +39,7 @@ from perfpilot.monitoring.telemetry import Telemetry
 from perfpilot.optimize.router import router as optimize_router
 from perfpilot.reports.router import router as reports_router
 from perfpilot.rules.router import router as rules_router
+from perfpilot.series.router import router as series_router
 from perfpilot.services.router import router as services_router
 from perfpilot.webhooks.dispatcher import WebhookDispatcher
 from perfpilot.webhooks.router import router as webhooks_router
@@ -157,6 +159,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.ctx = ctx
     install_error_handlers(app)
     app.include_router(metrics_router, prefix=API_PREFIX)
+    app.include_router(series_router, prefix=API_PREFIX)
+    app.include_router(backtest_router, prefix=API_PREFIX)  # before /rules/{id}
     app.include_router(rules_router, prefix=API_PREFIX)
     app.include_router(alerts_router, prefix=API_PREFIX)
     app.include_router(webhooks_router, prefix=API_PREFIX)
@@ -168,5 +172,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(live_router, prefix=API_PREFIX)
     app.include_router(monitoring_router, prefix=API_PREFIX)
     app.include_router(probes)
+    if settings.ui:
+        from perfpilot.ui.router import install_ui  # Jinja2 and the templates only when on
+
+        install_ui(app, session_hours=settings.ui_session_hours)
     app.add_middleware(RequestFrameMiddleware, settings=settings, telemetry=ctx.telemetry)
     return app

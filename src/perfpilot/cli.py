@@ -127,6 +127,10 @@ def serve(
             typer.echo(
                 "JWT secret is configured; mint a token with `perfpilot token --role admin`."
             )
+        if settings.ui:
+            code = application.state.ui.links.issue()
+            typer.echo(f"Dashboard: {base}/ui/login?token={code}")
+            typer.echo("  (one-time sign-in link, valid 10 minutes; or paste a token at /ui/login)")
         if demo_summary:
             typer.echo(demo_summary)
         sys.stdout.flush()  # seen at once when stdout is a file or a pipe

@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     actions_dry_run: bool = False
     autoscaler_window_seconds: float = 60.0
 
+    # the dashboard (DESIGN §11) at /ui/, and / redirects there; false: API only
+    ui: bool = True
+    # a dashboard session lasts this long at most (never past its token's expiry)
+    ui_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
     access_log: bool = True

@@ -42,6 +42,14 @@ _DOCS_CSP = (
     b"img-src 'self' data:; font-src 'self' data:; connect-src 'self'; "
     b"worker-src 'self' blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
 )
+# /ui/ (the dashboard): scripts, styles, fonts and data from this origin only, nothing inline
+# (charts set element styles through the CSSOM, which style-src does not restrict)
+_UI_CSP = (
+    b"content-security-policy",
+    b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    b"font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; "
+    b"frame-ancestors 'none'",
+)
 _NO_STORE = (b"cache-control", b"no-store")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # names and values of all header fields of a request; a bearer token is at most 8 KiB
@@ -103,9 +111,11 @@ class RequestFrameMiddleware:
         extra_headers = [*_SECURITY_HEADERS, (b"x-request-id", request_id.encode())]
         if path.startswith(("/docs", "/redoc")):
             extra_headers.append(_DOCS_CSP)
+        elif path.startswith("/ui"):
+            extra_headers.append(_UI_CSP)
         else:
             extra_headers.append(_API_CSP)
-        if is_api:
+        if is_api or (path.startswith("/ui") and not path.startswith("/ui/static/")):
             extra_headers.append(_NO_STORE)
 
         async def send_with_headers(message: Message) -> None:

@@ -1,0 +1,107 @@
+"""Dashboard sign-in over real HTTP: one-time link, pasted token, CSRF, roles, sign-out."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from perfpilot.core.auth import Role
+from tests.conftest import _empty_tables, make_settings, start_server
+from tests.envelope import assert_error
+
+
+class Ui:
+    def __init__(self, app: Any, base_url: str) -> None:
+        self.app = app
+        self.base_url = base_url
+
+    def token(self, role: str) -> str:
+        return str(self.app.state.ctx.tokens.mint(role=Role[role], subject=role, ttl_seconds=600))
+
+    def browser(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.base_url, timeout=30)
+
+
+@pytest.fixture
+async def ui(
+    database_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Ui]:
+    marker = request.node.get_closest_marker("settings")
+    settings = make_settings(database_url, tmp_path, **(dict(marker.kwargs) if marker else {}))
+    server, task, (app, port) = await start_server(settings)
+    yield Ui(app, f"http://127.0.0.1:{port}")
+    server.should_exit = True
+    await task
+    await _empty_tables(database_url)
+
+
+async def csrf_of(client: httpx.AsyncClient) -> str:
+    page = await client.get("/ui/")
+    assert page.status_code == 200, page.text
+    match = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
+    assert match
+    return match.group(1)
+
+
+async def test_link_signs_in_once_with_a_strict_httponly_cookie(ui: Ui) -> None:
+    code = ui.app.state.ui.links.issue()
+    async with ui.browser() as browser:
+        first = await browser.get("/ui/login", params={"token": code})
+        assert first.status_code == 303 and first.headers["location"] == "/ui/"
+        cookie = first.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie and "path=/ui" in cookie
+        page = await browser.get("/ui/")
+        assert 'data-role="admin"' in page.text
+        csp = page.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    async with ui.browser() as other:
+        again = await other.get("/ui/login", params={"token": code})
+        assert again.status_code == 401 and "already used" in again.text
+        assert (await other.get("/ui/")).status_code == 303  # not signed in
+
+
+async def test_unsafe_requests_need_the_csrf_token_and_the_role(ui: Ui) -> None:
+    rule = {
+        "name": "r",
+        "condition": {"metric": "latency", "operator": "gt", "threshold": 1},
+        "action": {"type": "scale_up"},
+    }
+    async with ui.browser() as viewer:
+        await viewer.post("/ui/login", data={"token": ui.token("viewer")})
+        csrf = await csrf_of(viewer)
+        assert (await viewer.get("/ui/api/rules")).status_code == 200
+        missing = await viewer.post("/ui/api/rules", json=rule)
+        assert_error(missing, 403, "csrf_failed")
+        refused = await viewer.post("/ui/api/rules", json=rule, headers={"X-CSRF-Token": csrf})
+        assert_error(refused, 403, "forbidden")
+    async with ui.browser() as admin:
+        await admin.post("/ui/login", data={"token": ui.token("admin")})
+        csrf = await csrf_of(admin)
+        created = await admin.post("/ui/api/rules", json=rule, headers={"X-CSRF-Token": csrf})
+        assert created.status_code == 201, created.text
+        bad = await admin.post(
+            "/ui/api/rules", json={**rule, "name": ""}, headers={"X-CSRF-Token": csrf}
+        )
+        assert assert_error(bad, 422, "validation_error")["details"][0]["field"] == "name"
+        out = await admin.post("/ui/logout", data={"csrf": csrf})
+        assert out.status_code == 303
+        assert_error(await admin.get("/ui/api/rules"), 401, "unauthorized")
+
+
+async def test_a_bad_pasted_token_is_refused(ui: Ui) -> None:
+    async with ui.browser() as browser:
+        response = await browser.post("/ui/login", data={"token": "not-a-jwt"})
+        assert response.status_code == 401 and "Not signed in" in response.text
+        assert "set-cookie" not in response.headers
+
+
+@pytest.mark.settings(ui=False)
+async def test_ui_off_serves_only_the_api(ui: Ui) -> None:
+    async with ui.browser() as browser:
+        assert (await browser.get("/ui/")).status_code == 404
+        assert (await browser.get("/")).status_code == 404
