@@ -26,22 +26,24 @@ LEEWAY = 30
 
 
 class Clock:
-    """Shifts both clocks the authority consults by `offset` seconds."""
+    """Both clocks the authority consults, frozen at a whole second (`base`) plus `offset`:
+    real time passing during a slow run must not move the test across a boundary."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.base = float(int(time.time()))
         self.offset = 0.0
         clock = self
 
         class ShiftedDatetime(datetime):
             @classmethod
             def now(cls, tz: Any = None) -> Any:
-                return datetime.fromtimestamp(time.time() + clock.offset, tz)
+                return datetime.fromtimestamp(clock.now(), tz)
 
         monkeypatch.setattr(jwt.api_jwt, "datetime", ShiftedDatetime)
         monkeypatch.setattr(auth, "time", types.SimpleNamespace(time=self.now))
 
     def now(self) -> float:
-        return time.time() + self.offset
+        return self.base + self.offset
 
 
 def authority(tmp_path: Path) -> TokenAuthority:
@@ -58,7 +60,7 @@ def test_a_cached_token_expires_when_the_full_check_says_so(
 ) -> None:
     clock = Clock(monkeypatch)
     tokens = authority(tmp_path)
-    now = int(time.time())
+    now = int(clock.base)
     expiring = token(iat=now, nbf=now, exp=now + 60)
     assert tokens.verify(expiring) == Principal(subject="alice", role=Role.operator)
     clock.offset = 60 + LEEWAY - 1  # still inside the leeway: cached and uncached agree
@@ -75,7 +77,7 @@ def test_a_token_not_yet_valid_is_refused_until_it_is(
 ) -> None:
     clock = Clock(monkeypatch)
     tokens = authority(tmp_path)
-    now = int(time.time())
+    now = int(clock.base)
     later = token(iat=now, nbf=now + 600, exp=now + 3600)
     with pytest.raises(Unauthorized, match="not yet valid"):
         tokens.verify(later)
@@ -103,14 +105,14 @@ def test_expiry_matches_pyjwt_to_the_second(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = Clock(monkeypatch)
-    now = int(time.time())
+    now = int(clock.base)
     exp = now + 100
     timed = token(exp=exp)
     cached = authority(tmp_path)
     cached.verify(timed)
     # PyJWT: expired when exp <= now - leeway
     for shift in (exp + LEEWAY - 0.5, exp + LEEWAY + 0.5):
-        clock.offset = shift - time.time()
+        clock.offset = shift - clock.base
         outcomes = []
         for tokens in (cached, authority(tmp_path)):
             try:
