@@ -193,3 +193,30 @@ async def test_unauthenticated_writes_count_against_the_anonymous_limit(
     # an authenticated write is limited by its subject and its route class, once
     ok = await s.client.post(s.api("/metrics"), json=SAMPLE, headers=s.auth("operator"))
     assert ok.status_code == 201, ok.text
+
+
+# --- NUL in query parameters ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/metrics", "serviceName=A%00c&limit=5"),
+        ("/realtime", "serviceName=A%00c"),
+        ("/alerts", "service=x%00"),
+    ],
+)
+async def test_a_nul_in_a_query_parameter_is_a_422_naming_it(
+    live_server: LiveServer, path: str, query: str
+) -> None:
+    # found by the fuzz stage: PostgreSQL cannot hold NUL in text and answered 503
+    s = live_server
+    response = await s.client.get(f"{s.api(path)}?{query}", headers=s.auth("viewer"))
+    error = assert_error(response, 422, "validation_error")
+    name = query.split("=")[0]
+    assert error["details"][0]["field"] == name
+    assert error["details"][0]["in"] == "query"
+    # the same request without the NUL is answered (200, or 404 for an unknown service)
+    clean = query.replace("%00", "")
+    response = await s.client.get(f"{s.api(path)}?{clean}", headers=s.auth("viewer"))
+    assert response.status_code in (200, 404), response.text

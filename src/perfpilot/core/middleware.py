@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 import uuid
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 import structlog
@@ -17,6 +18,7 @@ from perfpilot.core.config import API_PREFIX, Settings
 from perfpilot.core.deps import authenticate
 from perfpilot.core.errors import (
     HeadersTooLarge,
+    InvalidField,
     PayloadTooLarge,
     PerfpilotError,
     RateLimited,
@@ -76,6 +78,16 @@ def _route_template(route: Any, *, is_api: bool) -> str:
     if is_api and not path.startswith(API_PREFIX):
         return API_PREFIX + path
     return path
+
+
+def _nul_query_parameter(query_string: bytes) -> str | None:
+    """The first query parameter whose name or value holds a NUL character, or None."""
+    if b"%00" not in query_string and b"\x00" not in query_string:
+        return None
+    for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        if "\x00" in name or "\x00" in value:
+            return name.replace("\x00", "") or "query"
+    return None
 
 
 class RequestFrameMiddleware:
@@ -138,6 +150,20 @@ class RequestFrameMiddleware:
             if header_bytes > MAX_HEADER_BYTES:
                 rejection = HeadersTooLarge(
                     f"Request header fields exceed the {MAX_HEADER_BYTES} byte limit"
+                )
+            elif is_api and (nul := _nul_query_parameter(scope["query_string"])) is not None:
+                # PostgreSQL cannot hold NUL in text: refuse it here, on every store alike,
+                # rather than let the database turn it into a 503
+                rejection = InvalidField(
+                    f"Invalid request: {nul}",
+                    details=[
+                        {
+                            "field": nul,
+                            "in": "query",
+                            "message": "must not contain NUL (%00)",
+                            "type": "value_error",
+                        }
+                    ],
                 )
             elif is_api and method in _BODY_METHODS:
                 # authenticate before the body is read or parsed: every such route needs a
