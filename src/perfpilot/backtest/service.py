@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +14,7 @@ from perfpilot.backtest.schemas import BacktestAction, BacktestInterval, Backtes
 from perfpilot.core.errors import InvalidField
 from perfpilot.models import OptimizationRule
 from perfpilot.rules.schemas import RuleIn
-from perfpilot.rules.service import read_rule, stored_action, stored_condition
+from perfpilot.rules.service import read_rule, rule_from_body
 
 MAX_PERIOD = timedelta(days=7)
 DEFAULT_PERIOD = timedelta(hours=24)
@@ -49,22 +48,8 @@ def _utc(value: datetime) -> datetime:
 
 
 def _transient_rule(body: RuleIn) -> OptimizationRule:
-    """The rule as POST /rules would store it (units converted, defaults filled), never added
-    to a session."""
-    now = datetime.now(UTC)
-    return OptimizationRule(
-        id=uuid.uuid4(),
-        name=body.name,
-        description=body.description,
-        service_name=body.service_name,
-        metric_type=body.condition.metric,
-        action_type=body.action.type,
-        condition=stored_condition(body.condition),
-        action=stored_action(body.action),
-        is_active=True,
-        created_at=now,
-        updated_at=now,
-    )
+    """The rule as POST /rules would store it, never added to a session."""
+    return rule_from_body(body, is_active=True)
 
 
 async def run_backtest(

@@ -171,9 +171,11 @@ def rule_spec(rule: OptimizationRule) -> RuleSpec:
     return stored.spec
 
 
-async def create_rule(session: AsyncSession, body: RuleIn) -> OptimizationRule:
+def rule_from_body(body: RuleIn, *, is_active: bool) -> OptimizationRule:
+    """The rule as POST /rules stores it: units converted, defaults filled."""
     now = datetime.now(UTC)
-    rule = OptimizationRule(
+    return OptimizationRule(
+        id=uuid.uuid4(),
         name=body.name,
         description=body.description,
         service_name=body.service_name,
@@ -181,10 +183,14 @@ async def create_rule(session: AsyncSession, body: RuleIn) -> OptimizationRule:
         action_type=body.action.type,
         condition=stored_condition(body.condition),
         action=stored_action(body.action),
-        is_active=body.is_active,
+        is_active=is_active,
         created_at=now,
         updated_at=now,
     )
+
+
+async def create_rule(session: AsyncSession, body: RuleIn) -> OptimizationRule:
+    rule = rule_from_body(body, is_active=body.is_active)
     return await repository.add_rule(session, rule)
 
 
