@@ -21,7 +21,7 @@ import time
 from perfpilot.engine.core import EvaluationCore
 from perfpilot.engine.state_machine import RuleSpec
 from perfpilot.engine.windows import Sample
-from perfpilot.metrics.units import METRIC_TYPES
+from perfpilot.metrics.units import SEED_METRIC_TYPES as METRIC_TYPES
 
 SERVICES = [f"ai-service-{i:02d}" for i in range(20)]
 BATCH = 10_000

@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from perfpilot.metrics.units import METRIC_TYPES
+from perfpilot.metrics.units import SEED_METRIC_TYPES as METRIC_TYPES
 
 API = "/v1/ai-performance-optimization"
 JWT_SECRET = "bench-secret-" + "x" * 40

@@ -15,6 +15,12 @@ from perfpilot.alerts.router import router as alerts_router
 from perfpilot.apidocs.router import install_docs
 from perfpilot.autoscaling.router import router as autoscaling_router
 from perfpilot.backtest.router import router as backtest_router
+from perfpilot.collection.cumulative import CumulativeState
+from perfpilot.collection.hub import CollectionHub
+from perfpilot.collection.otlp_router import receiver as otlp_receiver
+from perfpilot.collection.otlp_router import router as collection_router
+from perfpilot.collection.scheduler import ScrapeScheduler
+from perfpilot.collection.target_router import router as targets_router
 from perfpilot.core.auth import TokenAuthority, load_or_create_secret
 from perfpilot.core.checkpoint import WalCheckpointer
 from perfpilot.core.config import API_PREFIX, Settings, get_settings
@@ -28,6 +34,9 @@ from perfpilot.core.openapi import install_openapi
 from perfpilot.core.outbound import OutboundPolicy, parse_networks
 from perfpilot.core.ratelimit import RateLimiter
 from perfpilot.engine.runner import EngineRunner
+from perfpilot.metric_types.refresh import RegistryRefresh
+from perfpilot.metric_types.router import router as metric_types_router
+from perfpilot.metric_types.service import load_registry
 from perfpilot.metrics.ingest import IngestWriter
 from perfpilot.metrics.retention import RetentionLoop
 from perfpilot.metrics.router import router as metrics_router
@@ -86,6 +95,8 @@ def build_context(settings: Settings) -> AppContext:
             stream=samples,
             telemetry=telemetry,
             max_rows_per_commit=settings.group_commit_max_rows,
+            cardinality_limit=settings.cardinality_limit,
+            retention_seconds=settings.retention_days * 86_400.0,
         ),
         outbound=OutboundPolicy(parse_networks(settings.outbound_allow)),
     )
@@ -95,11 +106,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     settings = settings or get_settings()
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     ctx = build_context(settings)
+    collection = CollectionHub(otlp_state=CumulativeState(max_series=settings.otlp_max_series))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if migrate:
             await upgrade_database(ctx.engine)
+        await load_registry(ctx.readers)  # before anything validates or evaluates a sample
         ctx.ingest.start()
         webhooks = WebhookDispatcher(
             engine=ctx.engine,
@@ -122,9 +135,25 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         await runner.start()
         ctx.engine_control = runner
         ctx.loops["engine"] = runner
+        scraper = ScrapeScheduler(
+            sessions=ctx.readers,
+            ingest=ctx.ingest,
+            hub=collection,
+            policy=ctx.outbound,
+            concurrency=settings.scrape_concurrency,
+            max_body_bytes=settings.scrape_max_body_bytes,
+            max_series=settings.scrape_max_series,
+        )
+        scraper.register_metrics(ctx.telemetry.registry)
+        await scraper.start()
+        collection.scraper = scraper
+        ctx.loops["scraper"] = scraper
         retention = RetentionLoop(ctx.engine, settings)
         retention.start()
         ctx.loops["retention"] = retention
+        registry = RegistryRefresh(ctx.readers)
+        registry.start()
+        ctx.loops["registry"] = registry
         checkpointer = None
         if ctx.read_engine is not ctx.engine:  # SQLite with its own readers (core/checkpoint.py)
             checkpointer = WalCheckpointer(ctx.read_engine)
@@ -134,10 +163,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         try:
             yield
         finally:
+            await scraper.stop()
             await ctx.ingest.stop()
             await runner.drain()
             await runner.stop()
             await retention.stop()
+            await registry.stop()
             await webhooks.stop()
             if checkpointer is not None:
                 await checkpointer.stop()
@@ -157,10 +188,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     install_docs(app)
     install_openapi(app)
     app.state.ctx = ctx
+    app.state.collection = collection
     install_error_handlers(app)
     app.include_router(metrics_router, prefix=API_PREFIX)
     app.include_router(series_router, prefix=API_PREFIX)
     app.include_router(backtest_router, prefix=API_PREFIX)  # before /rules/{id}
+    app.include_router(metric_types_router, prefix=API_PREFIX)
     app.include_router(rules_router, prefix=API_PREFIX)
     app.include_router(alerts_router, prefix=API_PREFIX)
     app.include_router(webhooks_router, prefix=API_PREFIX)
@@ -171,6 +204,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(reports_router, prefix=API_PREFIX)
     app.include_router(live_router, prefix=API_PREFIX)
     app.include_router(monitoring_router, prefix=API_PREFIX)
+    app.include_router(collection_router, prefix=API_PREFIX)
+    app.include_router(targets_router, prefix=API_PREFIX)
+    app.include_router(otlp_receiver)
     app.include_router(probes)
     if settings.ui:
         from perfpilot.ui.router import install_ui  # Jinja2 and the templates only when on

@@ -162,6 +162,77 @@ async def test_every_metrics_filter_and_cursor_page_is_an_index_range(
     assert not failures, "\n\n".join(failures)
 
 
+MODELS = ["gpt-4", "llama", "mistral", "claude"]
+REGIONS = ["eu", "us", "ap"]
+
+
+async def test_every_label_filter_reads_one_index_range_per_series(
+    live_server: LiveServer, database_url: str
+) -> None:
+    """`labels[name]=value` finds the matching series by a seek on (name, value), then reads
+    each series as one range of ix_metrics_series_ts in (timestamp, id) order; the pages are
+    merged, so every statement is a seek, never a scan or a sort."""
+    s = live_server
+    newest = now() - timedelta(minutes=1)
+    samples = [
+        {
+            "serviceName": service,
+            "metricType": metric,
+            "value": float(minute),
+            "timestamp": (newest - timedelta(minutes=minute)).isoformat(),
+            **({"labels": {"model": model, "region": region}} if model else {}),
+        }
+        for minute in range(200)
+        for service in SERVICES[:4]
+        for metric in TYPES[:2]
+        for model, region in [(None, None), *itertools.product(MODELS, REGIONS)]
+    ]  # 4 services x 2 types x 200 minutes x 13 series, one unlabelled
+    for start in range(0, len(samples), 10_000):
+        batch = {"samples": samples[start : start + 10_000]}
+        response = await s.client.post(s.api("/metrics/batch"), json=batch, headers=s.auth())
+        assert response.status_code == 201, response.text
+    await s.settle()
+
+    since = (newest - timedelta(minutes=150)).isoformat()
+    order = "ORDER BY ai_performance_metrics.timestamp DESC, ai_performance_metrics.id DESC"
+    cases: list[Case] = []
+    for labels, service, metric, low in itertools.product(
+        [{"labels[model]": "llama"}, {"labels[model]": "llama", "labels[region]": "eu"}],
+        [None, "svc-3"],
+        [None, "latency"],
+        [None, since],
+    ):
+        given = {"serviceName": service, "metricType": metric, "since": low}
+        params: dict[str, Any] = labels | {k: v for k, v in given.items() if v is not None}
+        expected_series = (3 if len(labels) == 1 else 1) * (1 if service else 4)
+        expected_series *= 1 if metric else 2
+        cursor = None
+        for page in (1, 2):
+            query = params | {"limit": 20} | ({"cursor": cursor} if cursor else {})
+            with sent_statements() as seen:
+                response = await s.client.get(
+                    s.api("/metrics"), params=query, headers=s.auth("viewer")
+                )
+            assert response.status_code == 200, response.text
+            data = response.json()["data"]
+            assert len(data) == 20
+            assert all(item["labels"]["model"] == "llama" for item in data)
+            reads = [sent for sent in seen if order in sent.statement]
+            assert len(reads) == expected_series, (params, [r.statement for r in reads])
+            for sent in reads:
+                expect = {
+                    "equal_all": ["series_id"],
+                    "ts": "timestamp",
+                    "ranged": bool(low or cursor),
+                    "cursor": cursor is not None,
+                }
+                cases.append((f"GET /metrics {params} page {page}", sent, expect))
+            cursor = response.json()["nextCursor"]
+
+    failures = await plan_failures(database_url, "ai_performance_metrics", cases)
+    assert not failures, "\n\n".join(failures[:5])
+
+
 async def make_rule(s: LiveServer, name: str) -> str:
     body = {
         "name": name,

@@ -24,6 +24,18 @@ METRIC_KEYS = {
     "errorRate",
     "successRate",
 }
+LLM_KEYS = {  # DESIGN §9's built-ins, camelCased
+    "ttft",
+    "tpot",
+    "tokensPerSecond",
+    "queueDepth",
+    "kvCacheUsage",
+    "requestsRunning",
+    "inputTokens",
+    "outputTokens",
+    "gpuUtilization",
+}
+METRIC_KEYS |= LLM_KEYS
 
 
 def sample(service: str, metric: str, value: float, age: float) -> dict[str, Any]:
@@ -98,7 +110,7 @@ async def test_latest_values_freshness_and_status(live_server: LiveServer) -> No
         "cpu": None,
         "errorRate": None,
         "successRate": None,
-    }
+    } | dict.fromkeys(LLM_KEYS)
     assert view["status"] == "healthy" and view["openAlerts"] == 0
     taken = datetime.fromisoformat(view["timestamp"])
     # the view is dated while the request is served (a loaded machine may take seconds)

@@ -41,6 +41,11 @@ async def test_summary_figures_are_exact(live_server: LiveServer) -> None:
 
     summary = report["summary"]
     timeline = summary.pop("latencyTimeline")
+    averages = summary.pop("averages")  # every type with values; the seed's fields agree
+    assert averages["latency"] == summary["averageLatency"]
+    assert averages["throughput"] == summary["averageThroughput"]
+    assert averages["cost"] == pytest.approx(summary["totalCost"] / 3)
+    assert set(averages) == {k for k, n in summary["sampleCounts"].items() if n}
     # percentile_cont by its definition: v[f] + (q (n - 1) - f) (v[f + 1] - v[f])
     p95 = 1900 + (0.95 * 19 - 18) * (5000 - 1900)
     p99 = 1900 + (0.99 * 19 - 18) * (5000 - 1900)
@@ -73,6 +78,8 @@ async def test_summary_figures_are_exact(live_server: LiveServer) -> None:
             "total": 6,
             "bySeverity": {"low": 0, "medium": 5, "high": 1, "critical": 0},
         },
+        "latencyPercentileBasis": "samples",  # no latency histogram in the period
+        "histograms": {},
     }
     assert p95 == pytest.approx(2055) and p99 == pytest.approx(4411)
 

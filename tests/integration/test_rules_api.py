@@ -43,6 +43,8 @@ async def test_seed_rule_is_created_with_every_default(live_server: LiveServer) 
         "resolveThreshold": 5000.0,
         "keepFiringFor": 0.0,
         "noData": "keep",
+        "matchers": [],
+        "groupBy": [],
     }
     assert rule["action"] == {
         "type": "scale_up",

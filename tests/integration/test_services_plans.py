@@ -14,15 +14,40 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, text
 
-from perfpilot.models import PerformanceAlert, PerformanceMetric, ServiceState
+from perfpilot.metrics.units import REGISTRY
+from perfpilot.models import (
+    PerformanceAlert,
+    PerformanceHistogram,
+    PerformanceMetric,
+    ServiceState,
+)
 from perfpilot.services import repository
 from tests.conftest import LiveServer
 
 SERVICES = 5_000
 
 
-async def seed(s: LiveServer) -> None:
+async def seed(s: LiveServer, *, histograms: bool = False) -> None:
     now = datetime.now(UTC)
+    if histograms:  # every service's latency also as histograms, 3 intervals each
+        rows = [
+            {
+                "id": uuid.uuid4(),
+                "service_name": f"svc-{i:05d}",
+                "metric_type": "latency",
+                "unit": "ms",
+                "timestamp": now - timedelta(seconds=k),
+                "bounds": [100.0, 200.0],
+                "counts": [1, 2, 0],
+                "sum": 300.0,
+                "count": 3,
+                "meta": {},
+            }
+            for i in range(SERVICES)
+            for k in range(3)
+        ]
+        async with s.ctx.sessionmaker() as session, session.begin():
+            await session.execute(insert(PerformanceHistogram), rows)
     samples = [
         {
             "id": uuid.uuid4(),
@@ -72,10 +97,18 @@ def pg_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from pg_nodes(child)
 
 
+@pytest.mark.parametrize("histograms", [False, True], ids=["values", "histograms"])
 @pytest.mark.parametrize("include_alerting", [False, True], ids=["services", "realtime"])
-async def test_a_page_is_index_seeks_only(live_server: LiveServer, include_alerting: bool) -> None:
+async def test_a_page_is_index_seeks_only(
+    live_server: LiveServer,
+    include_alerting: bool,
+    histograms: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     s = live_server
-    await seed(s)
+    await seed(s, histograms=histograms)
+    # once a type has histogram samples, pages also seek the histogram table
+    monkeypatch.setattr(REGISTRY, "histogram_types", ("latency",) if histograms else ())
     statement = repository.page_statement(include_alerting=include_alerting)
     for after in ("", "svc-02500"):
         sql = str(

@@ -10,10 +10,11 @@ from tests.conftest import LiveServer
 from tests.envelope import assert_error
 from tests.integration.seed_rows import action, add_rows, alert
 
-EMPTY_TYPES = dict.fromkeys(
-    ["latency", "throughput", "accuracy", "cost", "memory", "cpu", "error_rate", "success_rate"],
-    0,
-)
+# every registered type, with 0 when it has no sample: the seed's eight, then DESIGN §9's
+SEED_TYPES = ["latency", "throughput", "accuracy", "cost", "memory", "cpu", "error_rate"]
+LLM_TYPES = ["ttft", "tpot", "tokens_per_second", "queue_depth", "kv_cache_usage"]
+COUNT_TYPES = ["requests_running", "input_tokens", "output_tokens", "gpu_utilization"]
+EMPTY_TYPES = dict.fromkeys([*SEED_TYPES, "success_rate", *LLM_TYPES, *COUNT_TYPES], 0)
 EMPTY_ACTIONS = dict.fromkeys(
     ["scale_up", "scale_down", "cache_clear", "model_switch", "retry", "fallback"], 0
 )

@@ -1,4 +1,4 @@
-"""Metric units, ranges and directions, checked against DESIGN §4's table."""
+"""Metric units, ranges and directions, checked against DESIGN §4's and §9's tables."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from perfpilot.metrics.units import (
+    BUILTIN_METRIC_TYPES,
     METRIC_SPECS,
-    METRIC_TYPES,
+    SEED_METRIC_TYPES,
     UnitError,
     conversion_factor,
     improvement,
@@ -28,6 +29,16 @@ DOCUMENTED: dict[str, tuple[str, dict[str, float], float | None, str]] = {
     "cpu": ("percent", {"percent": 1.0, "ratio": 100.0}, None, "lower"),
     "error_rate": ("ratio", {"ratio": 1.0, "percent": 0.01}, 1.0, "lower"),
     "success_rate": ("ratio", {"ratio": 1.0, "percent": 0.01}, 1.0, "higher"),
+    # DESIGN §9: the LLM-serving built-ins
+    "ttft": ("ms", {"ms": 1.0, "s": 1000.0, "us": 0.001}, None, "lower"),
+    "tpot": ("ms", {"ms": 1.0, "s": 1000.0, "us": 0.001}, None, "lower"),
+    "tokens_per_second": ("tokens/s", {"tokens/s": 1.0}, None, "higher"),
+    "queue_depth": ("requests", {"requests": 1.0}, None, "lower"),
+    "kv_cache_usage": ("ratio", {"ratio": 1.0, "percent": 0.01}, 1.0, "lower"),
+    "requests_running": ("requests", {"requests": 1.0}, None, "none"),
+    "input_tokens": ("tokens", {"tokens": 1.0}, None, "none"),
+    "output_tokens": ("tokens", {"tokens": 1.0}, None, "none"),
+    "gpu_utilization": ("ratio", {"ratio": 1.0, "percent": 0.01}, 1.0, "none"),
 }
 ACCEPTED = [
     (t, unit, factor)
@@ -39,8 +50,9 @@ metric_types = st.sampled_from(sorted(DOCUMENTED))
 finite = st.floats(min_value=0, max_value=1e12, allow_nan=False, allow_infinity=False)
 
 
-def test_the_eight_types_and_their_canonical_units() -> None:
-    assert set(METRIC_TYPES) == set(DOCUMENTED)
+def test_the_builtin_types_and_their_canonical_units() -> None:
+    assert set(BUILTIN_METRIC_TYPES) == set(DOCUMENTED)
+    assert BUILTIN_METRIC_TYPES[:8] == SEED_METRIC_TYPES  # the seed's eight keep their names
     for metric_type, (canonical, units, maximum, better) in DOCUMENTED.items():
         spec = METRIC_SPECS[metric_type]
         assert spec.canonical == canonical
@@ -126,7 +138,10 @@ def test_range_error_iff_outside_the_documented_range(metric_type: str, value: f
 positive = st.floats(min_value=1e-6, max_value=1e9, allow_nan=False)
 
 
-@given(metric_type=metric_types, before=positive, after=positive)
+directed = st.sampled_from(sorted(t for t, d in DOCUMENTED.items() if d[3] != "none"))
+
+
+@given(metric_type=directed, before=positive, after=positive)
 def test_improvement_is_positive_when_the_value_moves_the_good_way(
     metric_type: str, before: float, after: float
 ) -> None:
@@ -146,3 +161,8 @@ def test_improvement_examples_and_zero_baseline() -> None:
     assert improvement("throughput", before=100, after=120) == pytest.approx(0.2)
     assert improvement("success_rate", before=0.9, after=0.81) == pytest.approx(-0.1)
     assert improvement("error_rate", before=0, after=0.1) is None
+
+
+@pytest.mark.parametrize("metric_type", [t for t, d in DOCUMENTED.items() if d[3] == "none"])
+def test_a_type_without_a_good_direction_has_no_improvement(metric_type: str) -> None:
+    assert improvement(metric_type, before=10.0, after=5.0) is None

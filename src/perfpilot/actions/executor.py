@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from perfpilot.actions import repository
-from perfpilot.actions.aggregate import aggregate_values, impact_aggregation
+from perfpilot.actions.aggregate import aggregate_window, impact_aggregation
 from perfpilot.actions.effects import ActionPlan, Bounds, DesiredState, plan_action, plan_revert
 from perfpilot.actions.impact import Guard, rule_guard
 from perfpilot.actions.overlaps import link_overlaps
@@ -20,6 +20,7 @@ from perfpilot.actions.predict import predict
 from perfpilot.actions.serialize import action_out, state_of_row
 from perfpilot.autoscaling.service import effective_config
 from perfpilot.core.config import Settings
+from perfpilot.metrics import histogram_repository
 from perfpilot.models import OptimizationAction, ServiceState
 from perfpilot.rules.service import rule_spec
 from perfpilot.webhooks.service import enqueue_event
@@ -215,8 +216,14 @@ class ActionExecutor:
             start=_ts(proposal.at - proposal.window),
             end=_ts(proposal.at),
         )
-        kind = impact_aggregation(proposal.aggregation)
-        return aggregate_values(kind, values), len(values)
+        histograms = await histogram_repository.window_histograms(
+            session,
+            service_name=proposal.service_name,
+            metric_type=proposal.metric_type,
+            start=_ts(proposal.at - proposal.window),
+            end=_ts(proposal.at),
+        )
+        return aggregate_window(impact_aggregation(proposal.aggregation), values, histograms)
 
     async def _saturated(self, session: AsyncSession, proposal: Proposal) -> bool:
         """cpu over the last minute at or above the autoscaling target: the model's premise."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from perfpilot.engine.state_machine import condition_holds
-from perfpilot.metrics.units import improvement
+from perfpilot.metrics.units import REGISTRY, improvement
 
 Outcome = Literal["improved", "worsened", "no_change", "capacity_saved", "unmeasured"]
 OUTCOMES: tuple[Outcome, ...] = (
@@ -128,7 +128,12 @@ def judge(
         return _too_few(after, baseline_samples, after_samples)
     impact = improvement(metric_type, before=baseline, after=after)
     if impact is None:
-        return Measurement(after, None, "unmeasured", "baseline 0: a relative change is undefined")
+        reason = (
+            f"{metric_type} has no better direction (better: none)"
+            if REGISTRY.get(metric_type) is not None and REGISTRY[metric_type].better == "none"
+            else "baseline 0: a relative change is undefined"
+        )
+        return Measurement(after, None, "unmeasured", reason)
     if impact >= IMPROVED_AT - _ROUNDING:
         outcome: Outcome = "improved"
     elif impact <= -IMPROVED_AT + _ROUNDING:

@@ -9,17 +9,25 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from perfpilot.actions import repository
-from perfpilot.actions.aggregate import aggregate_values
+from perfpilot.actions.aggregate import aggregate_window
 from perfpilot.actions.executor import ActionExecutor
 from perfpilot.actions.impact import Guard, Measurement, judge, judge_guarded
+from perfpilot.engine.histograms import Histogram
+from perfpilot.metrics import histogram_repository
 from perfpilot.metrics.schemas import MAX_FUTURE_SKEW_SECONDS
 from perfpilot.models import OptimizationAction
 
 LatestSample = Callable[[str, str], float | None]
 
 
-def _judge(action: OptimizationAction, values: list[float]) -> Measurement:
-    after = aggregate_values(action.aggregation or "avg", values)
+def _judge(
+    action: OptimizationAction, values: list[float], histograms: list[Histogram]
+) -> tuple[Measurement, int]:
+    after, samples = aggregate_window(action.aggregation or "avg", values, histograms)
+    return _judge_aggregate(action, after, samples), samples
+
+
+def _judge_aggregate(action: OptimizationAction, after: float | None, samples: int) -> Measurement:
     baseline_samples = action.baseline_samples or 0
     if action.guard:
         guard = Guard.from_dict(action.guard)
@@ -32,7 +40,7 @@ def _judge(action: OptimizationAction, values: list[float]) -> Measurement:
             baseline=action.baseline,
             baseline_samples=baseline_samples,
             after=after,
-            after_samples=len(values),
+            after_samples=samples,
             instances=instances,
         )
     return judge(
@@ -40,7 +48,7 @@ def _judge(action: OptimizationAction, values: list[float]) -> Measurement:
         baseline=action.baseline,
         baseline_samples=baseline_samples,
         after=after,
-        after_samples=len(values),
+        after_samples=samples,
     )
 
 
@@ -91,7 +99,15 @@ async def measure_due(
             start=start,
             end=end,
         )
-        _record(action, _judge(action, values), len(values))
+        histograms = await histogram_repository.window_histograms(
+            session,
+            service_name=action.service_name,
+            metric_type=action.metric_type,
+            start=start,
+            end=end,
+        )
+        result, samples = _judge(action, values, histograms)
+        _record(action, result, samples)
         measured.append(action)
     if measured:
         await session.flush()

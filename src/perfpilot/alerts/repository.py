@@ -89,26 +89,36 @@ async def save_state(
     *,
     rule_id: uuid.UUID,
     service_name: str,
+    labels: str,
     state: dict[str, Any],
     at: datetime,
 ) -> None:
     table = RuleEvaluationState.__table__
     assert isinstance(table, Table)
-    values = {"rule_id": rule_id, "service_name": service_name, "state": state, "updated_at": at}
+    values = {
+        "rule_id": rule_id,
+        "service_name": service_name,
+        "labels": labels,
+        "state": state,
+        "updated_at": at,
+    }
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     statement = insert(table).values(**values)
     statement = statement.on_conflict_do_update(
-        index_elements=[table.c.rule_id, table.c.service_name],
+        index_elements=[table.c.rule_id, table.c.service_name, table.c.labels],
         set_={"state": statement.excluded.state, "updated_at": statement.excluded.updated_at},
     )
     await session.execute(statement)
 
 
-async def delete_state(session: AsyncSession, *, rule_id: uuid.UUID, service_name: str) -> None:
+async def delete_state(
+    session: AsyncSession, *, rule_id: uuid.UUID, service_name: str, labels: str
+) -> None:
     await session.execute(
         delete(RuleEvaluationState).where(
             RuleEvaluationState.rule_id == rule_id,
             RuleEvaluationState.service_name == service_name,
+            RuleEvaluationState.labels == labels,
         )
     )

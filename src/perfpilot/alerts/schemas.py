@@ -31,6 +31,10 @@ class AlertOut(CamelModel):
     resolve_reason: str | None
     message: str
     metadata: dict[str, Any]
+    labels: dict[str, str] = Field(
+        description="The label values of the rule's groupBy this alert is for: one alert per "
+        "rule, service and group ({} when the rule does not group)"
+    )
 
 
 class AlertResolveIn(CamelModel):

@@ -17,26 +17,37 @@ from perfpilot.alerts.schemas import AlertOut
 from perfpilot.core.context import AppContext
 from perfpilot.core.db import after_commit
 from perfpilot.core.errors import Conflict, NotFound
+from perfpilot.engine.selectors import Group
 from perfpilot.engine.state_machine import AlertTransition, RuleSpec
-from perfpilot.metrics.units import METRIC_SPECS
+from perfpilot.metrics.labels import group_json, group_of
+from perfpilot.metrics.units import REGISTRY
 from perfpilot.models import PerformanceAlert
 
 OPERATOR_WORDS = {"gt": ">", "lt": "<", "eq": "=", "gte": ">=", "lte": "<="}
 
 
-def fingerprint(rule_id: str, service_name: str) -> str:
-    """Stable identity of (rule, service): at most one open alert per fingerprint."""
-    return hashlib.sha256(f"{rule_id}\x00{service_name}".encode()).hexdigest()[:16]
+def fingerprint(rule_id: str, service_name: str, group: Group = ()) -> str:
+    """Stable identity of (rule, service, group): at most one open alert per fingerprint.
+    An ungrouped rule's fingerprint is the one it had before labels existed."""
+    key = f"{rule_id}\x00{service_name}"
+    if group:
+        key += f"\x00{group_json(group)}"
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def alert_message(spec: RuleSpec, *, service_name: str, value: float) -> str:
-    unit = METRIC_SPECS[spec.metric].canonical if spec.metric in METRIC_SPECS else ""
+def alert_message(spec: RuleSpec, *, service_name: str, value: float, group: Group = ()) -> str:
+    unit = REGISTRY[spec.metric].canonical if spec.metric in REGISTRY else ""
     op = OPERATOR_WORDS.get(spec.operator, spec.operator)
     held = f" for {spec.duration:g}s" if spec.duration else ""
+    of = f"{service_name}{_group_words(group)}"
     return (
-        f"{spec.name}: {spec.aggregation} {spec.metric} of {service_name} over "
+        f"{spec.name}: {spec.aggregation} {spec.metric} of {of} over "
         f"{spec.window:g}s is {value:g} {unit}, {op} threshold {spec.threshold:g} {unit}{held}"
     )
+
+
+def _group_words(group: Group) -> str:
+    return " (" + ", ".join(f"{name}={value}" for name, value in group) + ")" if group else ""
 
 
 def alert_out(alert: PerformanceAlert) -> AlertOut:
@@ -59,6 +70,7 @@ def alert_out(alert: PerformanceAlert) -> AlertOut:
         resolve_reason=alert.resolve_reason,
         message=alert.message,
         metadata=alert.meta or {},
+        labels=alert.labels or {},
     )
 
 
@@ -67,9 +79,14 @@ def _ts(seconds: float) -> datetime:
 
 
 async def fire(
-    session: AsyncSession, spec: RuleSpec, transition: AlertTransition
+    session: AsyncSession,
+    spec: RuleSpec,
+    transition: AlertTransition,
+    *,
+    percentile_basis: str | None = None,
 ) -> PerformanceAlert:
-    """Insert the alert row and its `alert.fired` event."""
+    """Insert the alert row and its `alert.fired` event. `percentile_basis`: what a
+    percentile rule's value was computed from ("histogram" or "samples")."""
     value = transition.value if transition.value is not None else float("nan")
     meta: dict[str, Any] = {
         "ruleName": spec.name,
@@ -81,11 +98,13 @@ async def fire(
     }
     if transition.sample_ts is not None:
         meta["sampleTimestamp"] = _ts(transition.sample_ts).isoformat()
+    if percentile_basis is not None:
+        meta["percentileBasis"] = percentile_basis
     alert = PerformanceAlert(
         id=uuid.uuid4(),
         rule_id=uuid.UUID(spec.rule_id),
         service_name=transition.service_name,
-        fingerprint=fingerprint(spec.rule_id, transition.service_name),
+        fingerprint=fingerprint(spec.rule_id, transition.service_name, transition.group),
         metric_type=spec.metric,
         current_value=value,
         threshold=spec.threshold,
@@ -93,8 +112,11 @@ async def fire(
         status="active",
         triggered_at=_ts(transition.at),
         last_evaluated_at=_ts(transition.at),
-        message=alert_message(spec, service_name=transition.service_name, value=value),
+        message=alert_message(
+            spec, service_name=transition.service_name, value=value, group=transition.group
+        ),
         meta=meta,
+        labels=dict(transition.group),
     )
     session.add(alert)
     await session.flush()
@@ -172,11 +194,11 @@ def _tell_engine(
     control = ctx.engine_control
     if control is None or alert.rule_id is None:
         return
-    rule_id, service = str(alert.rule_id), alert.service_name
+    rule_id, service, group = str(alert.rule_id), alert.service_name, group_of(alert.labels)
     if what == "closed":
-        after_commit(session, lambda: control.alert_closed(rule_id, service))
+        after_commit(session, lambda: control.alert_closed(rule_id, service, group))
     else:
-        after_commit(session, lambda: control.alert_acknowledged(rule_id, service))
+        after_commit(session, lambda: control.alert_acknowledged(rule_id, service, group))
 
 
 async def resolve_manually(

@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     max_batch_body_bytes: int = 8 * 1024 * 1024
 
     group_commit_max_rows: int = 50_000
+    # distinct label sets a service may have (DESIGN §9); a sample bringing one more is a 422
+    cardinality_limit: int = Field(default=1000, ge=1)
     retention_days: int = 30
     retention_chunk_rows: int = 10_000
     retention_interval_seconds: float = 3600.0
@@ -78,6 +80,13 @@ class Settings(BaseSettings):
     # /metrics exports at most this many latest-value series (service x metric type), the most
     # recently updated; a series silent for no_data_after_seconds is dropped
     exposition_max_series: int = Field(default=10_000, ge=1)
+
+    # collection (DESIGN §10): scrapes running at once, a scrape body's cap (bytes, decoded),
+    # series per scrape; cumulative OTLP series whose last totals are kept (least recent go)
+    scrape_concurrency: int = Field(default=64, ge=1, le=10_000)
+    scrape_max_body_bytes: int = Field(default=10_000_000, ge=1024)
+    scrape_max_series: int = Field(default=10_000, ge=1)
+    otlp_max_series: int = Field(default=100_000, ge=1)
 
     engine_tick_seconds: float = 5.0
     no_data_after_seconds: float = 300.0

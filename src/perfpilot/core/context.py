@@ -23,9 +23,14 @@ class EngineControl(Protocol):
 
     def rule_changed(self, rule_id: str) -> None: ...
 
-    def alert_closed(self, rule_id: str, service_name: str) -> None: ...
+    # group: the alert's groupBy label values, sorted by name ((): not grouped)
+    def alert_closed(
+        self, rule_id: str, service_name: str, group: tuple[tuple[str, str], ...] = ()
+    ) -> None: ...
 
-    def alert_acknowledged(self, rule_id: str, service_name: str) -> None: ...
+    def alert_acknowledged(
+        self, rule_id: str, service_name: str, group: tuple[tuple[str, str], ...] = ()
+    ) -> None: ...
 
 
 @dataclass

@@ -3,20 +3,28 @@
 Pure and synchronous: samples and explicit times in, ``AlertTransition`` lists out. The loops
 around it persist transitions and states; nothing here touches a database or a clock.
 
-Memory model: a ``RuleState`` exists only while its (rule, service) pair is pending or firing
-(an inactive state behaves exactly like no state), so idle pairs cost nothing. Each series
-keeps the points of its largest matching rule window; a series no rule matches keeps only
-its newest point (enough for "latest value" and no-data checks).
+Memory model: a ``RuleState`` exists only while its (rule, service, group) pair is pending or
+firing (an inactive state behaves exactly like no state), so idle pairs cost nothing. Each
+series keeps the points of its largest matching rule window; a series no rule matches keeps
+only its newest point (enough for "latest value" and no-data checks).
+
+Labels: rules with matchers or groupBy (engine/selectors.py) read grouped series, one per
+(service, metric, selector, group values), fed with the samples the selector lets through;
+the plain series of (service, metric) still receives every sample.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from operator import attrgetter
+from types import MappingProxyType
 from typing import Final
 
+from perfpilot.engine.histograms import Histogram, HistogramWindow, series_aggregate
 from perfpilot.engine.preview import preview_sample
+from perfpilot.engine.selectors import NO_GROUP, Group, Selector
 from perfpilot.engine.series import (
     Pair,
     PairFailure,
@@ -43,6 +51,7 @@ __all__ = ["EvaluationCore", "Pair", "PairFailure", "rule_matches"]
 
 _by_ts: Final = attrgetter("ts")
 _FLOAT_MAX: Final = sys.float_info.max
+_NO_LABELS: Final[Mapping[str, str]] = MappingProxyType({})
 
 
 class EvaluationCore:
@@ -51,6 +60,7 @@ class EvaluationCore:
     __slots__ = (
         "_failures",
         "_generation",
+        "_grouped",
         "_indexes",
         "_no_data_after",
         "_rules",
@@ -72,6 +82,8 @@ class EvaluationCore:
         self._wildcard: dict[str, dict[str, RuleSpec]] = {}
         # metric -> service -> series (nested, so the hot path builds no key tuples).
         self._series: dict[str, dict[str, Series]] = {}
+        # metric -> service -> (selector, group) -> grouped series (labelled rules only)
+        self._grouped: dict[str, dict[str, dict[tuple[Selector, Group], Series]]] = {}
         # Bumped on every rule change; series refresh their rule list lazily on next use.
         self._generation = 0
         # Grouped rule sets of this generation, by the ids they hold: every series matched
@@ -133,13 +145,26 @@ class EvaluationCore:
 
     def _drop_states(self, rule_id: str, metric: str, *, keep: RuleSpec | None) -> list[Pair]:
         dropped: list[Pair] = []
-        for service, series in self._series.get(metric, {}).items():
+        for service, series in self._all_series(metric):
             if rule_id in series.states and (
-                keep is None or not rule_matches(keep, service, metric)
+                keep is None
+                or not rule_matches(keep, service, metric)
+                or keep.selector != series.selector
             ):
                 del series.states[rule_id]
-                dropped.append((rule_id, service))
+                dropped.append((rule_id, service, series.group))
         return sorted(dropped)
+
+    def _metrics(self) -> list[str]:
+        """Metrics with a plain or grouped series, in first-seen order."""
+        return list(dict.fromkeys([*self._series, *self._grouped]))
+
+    def _all_series(self, metric: str) -> list[tuple[str, Series]]:
+        """Every plain and grouped series of a metric, with its service."""
+        found = list(self._series.get(metric, {}).items())
+        for service, grouped in self._grouped.get(metric, {}).items():
+            found.extend((service, series) for series in grouped.values())
+        return found
 
     def _series_for(self, service: str, metric: str) -> Series:
         services = self._series.setdefault(metric, {})
@@ -150,11 +175,26 @@ class EvaluationCore:
             self._refresh(series, service, metric)
         return series
 
+    def _grouped_for(self, service: str, metric: str, selector: Selector, group: Group) -> Series:
+        grouped = self._grouped.setdefault(metric, {}).setdefault(service, {})
+        series = grouped.get((selector, group))
+        if series is None:
+            window = SlidingWindow(0.0, cap=self._window_cap)
+            series = grouped[(selector, group)] = Series(window, selector, group)
+        if series.generation != self._generation:
+            self._refresh(series, service, metric)
+        return series
+
     def _refresh(self, series: Series, service: str, metric: str) -> None:
         matching = self.matching(service, metric)
-        key = tuple(sorted(matching))
-        series.rules = tuple(matching[k] for k in key)
+        ordered = [matching[k] for k in sorted(matching)]
+        if not series.selector:  # the plain series: learn which labelled selectors apply
+            series.selectors = tuple(dict.fromkeys(s.selector for s in ordered if s.selector))
+        series.rules = tuple(s for s in ordered if s.selector == series.selector)
+        key = tuple(s.rule_id for s in series.rules)
         series.window.horizon = max((s.window for s in series.rules), default=0.0)
+        if series.histograms is not None:
+            series.histograms.horizon = series.window.horizon
         index = self._indexes.get(key)
         if index is None:
             index = self._indexes[key] = index_rules(series.rules)
@@ -201,8 +241,27 @@ class EvaluationCore:
         series = services.get(service) if services is not None else None
         if series is None or series.generation != self._generation:
             series = self._series_for(service, sample.metric_type)
+        self._add(service, series, sample.ts, sample.value, sample.histogram, out)
+        if series.selectors:  # labelled rules apply: the groups this sample joins
+            labels = sample.labels or _NO_LABELS
+            for selector in series.selectors:
+                group = selector.group_of(labels)
+                if group is not None:
+                    grouped = self._grouped_for(service, sample.metric_type, selector, group)
+                    self._add(service, grouped, sample.ts, sample.value, sample.histogram, out)
+
+    def _add(
+        self,
+        service: str,
+        series: Series,
+        ts: float,
+        value: float,
+        histogram: Histogram | None,
+        out: list[AlertTransition] | None,
+    ) -> None:
+        """Put one point (and its histogram, if any) in a series' window and evaluate its
+        rules."""
         window = series.window
-        ts = sample.ts
         newest = window.latest_ts
         late = newest is not None and ts < newest
         if late:
@@ -212,7 +271,11 @@ class EvaluationCore:
             t = newest  # a late point joins the current window; time never goes back
         else:
             t = ts
-        window.add(ts, sample.value)
+        window.add(ts, value)
+        if histogram is not None:
+            if series.histograms is None:
+                series.histograms = HistogramWindow(window.horizon, cap=self._window_cap)
+            series.histograms.add(ts, histogram)
         if out is None:
             return
         self._evaluate(
@@ -220,7 +283,7 @@ class EvaluationCore:
             series,
             t,
             sample_ts=ts,
-            last_value=None if late else sample.value,
+            last_value=None if late else value,
             late_ts=ts if late else None,
             out=out,
         )
@@ -253,8 +316,12 @@ class EvaluationCore:
             try:
                 if last_value is not None and group.aggregation == "last":
                     value: float | None = last_value
-                else:
+                elif series.histograms is None:
                     value = window.aggregate(group.aggregation, window=group.window, now=t)
+                else:  # histogram samples: merged buckets (engine/histograms.py)
+                    value = series_aggregate(
+                        window, series.histograms, group.aggregation, span=group.window, now=t
+                    )
             except Exception as exc:  # isolate the group's pairs; other groups still evaluate
                 self._failures.extend(PairFailure(s.rule_id, service, exc) for s in group.specs)
                 continue
@@ -306,7 +373,7 @@ class EvaluationCore:
         if state.phase is Phase.INACTIVE:
             del states[spec.rule_id]
         if transition is not None:
-            out.append(transition)
+            out.append(replace(transition, group=series.group) if series.group else transition)
 
     def preview(
         self, sample: Sample
@@ -315,7 +382,7 @@ class EvaluationCore:
         return preview_sample(self, sample, window_cap=self._window_cap)
 
     def matching(self, service: str, metric: str) -> dict[str, RuleSpec]:
-        """The active rules that apply to a series, by id (for previews)."""
+        """The active rules that apply to (service, metric), by id, whatever their labels."""
         found = dict(self._wildcard.get(metric, {}))
         found.update(self._specific.get(metric, {}).get(service, {}))
         return found
@@ -337,14 +404,19 @@ class EvaluationCore:
         """
         out: list[AlertTransition] = []
         no_data_after = self._no_data_after
-        for metric, services in self._series.items():
-            for service, series in services.items():
+        for metric in self._metrics():
+            for service, series in self._all_series(metric):
                 if series.generation != self._generation:
                     self._refresh(series, service, metric)
                 latest = series.window.latest_ts
                 if latest is None or now - latest > no_data_after:
                     self._no_data(service, series, now, out)
+                    if series.selector and not series.states:  # a group gone quiet: forget it
+                        del self._grouped[metric][service][(series.selector, series.group)]
                     continue
+                if series.selector and not series.rules and not series.states:
+                    del self._grouped[metric][service][(series.selector, series.group)]
+                    continue  # its rules changed or went: nothing reads this group
                 # Samples may carry timestamps slightly ahead of the server clock; evaluating
                 # before them would move the pair's time backwards.
                 t = now if now > latest else latest
@@ -368,46 +440,59 @@ class EvaluationCore:
             if state.phase is Phase.INACTIVE:
                 del states[rule_id]
             if transition is not None:
-                out.append(transition)
+                out.append(replace(transition, group=series.group) if series.group else transition)
 
     # --- operator actions and persistence --------------------------------------------------
 
-    def state_of(self, rule_id: str, service: str) -> RuleState | None:
-        """The live state of a pair; None means inactive."""
+    def _pair_series(self, rule_id: str, service: str, group: Group) -> Series | None:
+        """The series holding a pair's state, if it exists."""
         spec = self._rules.get(rule_id)
         if spec is None:
             return None
-        series = self._series.get(spec.metric, {}).get(service)
+        if not spec.selector:
+            return None if group else self._series.get(spec.metric, {}).get(service)
+        grouped = self._grouped.get(spec.metric, {}).get(service, {})
+        return grouped.get((spec.selector, group))
+
+    def state_of(self, rule_id: str, service: str, group: Group = NO_GROUP) -> RuleState | None:
+        """The live state of a pair; None means inactive."""
+        series = self._pair_series(rule_id, service, group)
         return None if series is None else series.states.get(rule_id)
 
-    def acknowledge(self, rule_id: str, service: str) -> bool:
+    def acknowledge(self, rule_id: str, service: str, group: Group = NO_GROUP) -> bool:
         """Acknowledge a firing pair (mutes repeats, not resolution). False if not firing."""
-        state = self.state_of(rule_id, service)
+        state = self.state_of(rule_id, service, group)
         return state is not None and acknowledge(state)
 
-    def manual_resolve(self, rule_id: str, service: str) -> bool:
+    def manual_resolve(self, rule_id: str, service: str, group: Group = NO_GROUP) -> bool:
         """Operator resolve: the pair goes inactive. False if it was already inactive."""
-        spec = self._rules.get(rule_id)
-        if spec is None:
-            return False
-        series = self._series.get(spec.metric, {}).get(service)
+        series = self._pair_series(rule_id, service, group)
         state = None if series is None else series.states.pop(rule_id, None)
         if state is None:
             return False
         manual_resolve(state)
         return True
 
-    def restore(self, rule_id: str, service: str, state: Mapping[str, object]) -> bool:
+    def restore(
+        self, rule_id: str, service: str, state: Mapping[str, object], group: Group = NO_GROUP
+    ) -> bool:
         """Reinstate a persisted state (call after ``upsert_rule``; order vs samples is free).
 
         Returns False, restoring nothing, when the rule is unknown or no longer applies to the
-        service: the I/O layer should then resolve that pair's open alert.
+        service or group: the I/O layer should then resolve that pair's open alert.
         """
         spec = self._rules.get(rule_id)
         if spec is None or not rule_matches(spec, service, spec.metric):
             return False
+        if not spec.selector:
+            if group:
+                return False
+            series = self._series_for(service, spec.metric)
+        else:
+            if any(name not in spec.selector.group_by for name, _ in group):
+                return False
+            series = self._grouped_for(service, spec.metric, spec.selector, group)
         restored = RuleState.from_dict(state)
-        series = self._series_for(service, spec.metric)
         if restored.phase is Phase.INACTIVE:
             series.states.pop(rule_id, None)
         else:
@@ -417,9 +502,9 @@ class EvaluationCore:
     def export_states(self) -> dict[Pair, dict[str, str | float | bool | None]]:
         """Every pending or firing state as a JSON-safe dict; absent pairs are inactive."""
         return {
-            (rule_id, service): state.to_dict()
-            for services in self._series.values()
-            for service, series in services.items()
+            (rule_id, service, series.group): state.to_dict()
+            for metric in self._metrics()
+            for service, series in self._all_series(metric)
             for rule_id, state in series.states.items()
         }
 

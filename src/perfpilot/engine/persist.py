@@ -25,6 +25,7 @@ from perfpilot.actions.serialize import action_out
 from perfpilot.alerts import repository as alert_repo
 from perfpilot.alerts import service as alerts
 from perfpilot.engine.core import EvaluationCore, Pair
+from perfpilot.engine.histograms import percentile_basis
 from perfpilot.engine.state_machine import (
     REASON_DATA_RESUMED,
     AlertTransition,
@@ -34,6 +35,7 @@ from perfpilot.engine.state_machine import (
     condition_holds,
 )
 from perfpilot.engine.step import Step
+from perfpilot.metrics.labels import group_json
 from perfpilot.models import OptimizationAction, PerformanceAlert
 from perfpilot.monitoring.events import EventHub
 from perfpilot.monitoring.telemetry import Telemetry
@@ -78,7 +80,7 @@ class StepWriter:
         async with self._sessionmaker() as session, session.begin():
             latest_value: dict[Pair, AlertTransition] = {}
             for t in step.transitions:
-                pair = (t.rule_id, t.service_name)
+                pair = t.pair
                 dirty.add(pair)
                 alert_id = opened.get(pair) or (None if pair in closed else self._open.get(pair))
                 if t.kind is TransitionKind.FIRED:
@@ -124,12 +126,15 @@ class StepWriter:
                     or state.phase is Phase.INACTIVE
                     or self.core.rule(pair[0]) is None
                 ):
-                    await alert_repo.delete_state(session, rule_id=rule_uuid, service_name=pair[1])
+                    await alert_repo.delete_state(
+                        session, rule_id=rule_uuid, service_name=pair[1], labels=group_json(pair[2])
+                    )
                 else:
                     await alert_repo.save_state(
                         session,
                         rule_id=rule_uuid,
                         service_name=pair[1],
+                        labels=group_json(pair[2]),
                         state=state.to_dict(),
                         at=stamp,
                     )
@@ -215,7 +220,7 @@ class StepWriter:
 
     def _observe_path(self, step: Step, t: AlertTransition, began: float, committed: float) -> None:
         """The engine's stages of a fired alert's path (telemetry.ALERT_PATH_STAGES)."""
-        origin = step.origins.get((t.rule_id, t.service_name))
+        origin = step.origins.get(t.pair)
         stage = self._telemetry.alert_path.labels
         if origin is not None:
             timing = origin.timing
@@ -232,14 +237,17 @@ class StepWriter:
         self, session: AsyncSession, spec: RuleSpec, t: AlertTransition
     ) -> PerformanceAlert | None:
         existing = await alert_repo.open_alert_by_fingerprint(
-            session, alerts.fingerprint(t.rule_id, t.service_name)
+            session, alerts.fingerprint(t.rule_id, t.service_name, t.group)
         )
         if existing is not None:  # never two open alerts per fingerprint, even after a crash
             if t.value is not None:
                 await alerts.record_value(session, existing.id, value=t.value, at=t.at)
-            self._open[(t.rule_id, t.service_name)] = existing.id
+            self._open[t.pair] = existing.id
             return None
-        return await alerts.fire(session, spec, t)
+        series = self.core.series(t.service_name, spec.metric)
+        histograms = series.histograms if series is not None else None
+        basis = percentile_basis(histograms, spec.aggregation, span=spec.window, now=t.at)
+        return await alerts.fire(session, spec, t, percentile_basis=basis)
 
     def _firing_pairs(
         self,

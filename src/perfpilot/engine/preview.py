@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from perfpilot.engine.histograms import series_aggregate
 from perfpilot.engine.series import PairFailure
 from perfpilot.engine.state_machine import AlertTransition, RuleSpec, RuleState, evaluate
 from perfpilot.engine.windows import DEFAULT_WINDOW_CAP, Sample, SlidingWindow
@@ -17,7 +18,12 @@ def preview_sample(
 ) -> list[tuple[RuleSpec, float | None, AlertTransition | None]]:
     """Each matching rule, its aggregate with `sample` added, and the transition it would
     make. Every window and state is copied, never touched."""
-    matching = core.matching(sample.service_name, sample.metric_type)
+    # the plain rules only: a labelled rule's windows hold only the samples it selects
+    matching = {
+        k: v
+        for k, v in core.matching(sample.service_name, sample.metric_type).items()
+        if not v.selector
+    }
     if not matching:
         return []
     existing = core.series(sample.service_name, sample.metric_type)
@@ -29,11 +35,14 @@ def preview_sample(
     newest = window.latest_ts
     at = max(sample.ts, newest) if newest is not None else sample.ts
     window.add(sample.ts, sample.value)
+    histograms = existing.histograms if existing is not None else None
     out: list[tuple[RuleSpec, float | None, AlertTransition | None]] = []
     for rule_id in sorted(matching):
         spec = matching[rule_id]
         try:
-            aggregate = window.aggregate(spec.aggregation, window=spec.window, now=at)
+            aggregate = series_aggregate(  # histograms are only read: no copy needed
+                window, histograms, spec.aggregation, span=spec.window, now=at
+            )
         except Exception as exc:  # isolate the pair: shown as "no value"
             core.report_failure(PairFailure(rule_id, sample.service_name, exc))
             aggregate = None

@@ -6,15 +6,20 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+import orjson
 import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from perfpilot.alerts import repository as alert_repo
 from perfpilot.engine.core import EvaluationCore, Pair
+from perfpilot.engine.histograms import Histogram
 from perfpilot.engine.state_machine import Phase
 from perfpilot.engine.windows import Sample
-from perfpilot.models import OptimizationRule, PerformanceAlert, PerformanceMetric
+from perfpilot.metrics import histogram_repository
+from perfpilot.metrics import repository as metrics_repo
+from perfpilot.metrics.labels import group_of
+from perfpilot.models import MetricSeries, OptimizationRule, PerformanceAlert, PerformanceMetric
 from perfpilot.rules.service import InvalidStoredRule, rule_spec
 
 log = structlog.get_logger("perfpilot.engine")
@@ -40,19 +45,22 @@ async def restore_core(
     open_alerts: dict[Pair, uuid.UUID] = {}
     for alert in await alert_repo.open_alerts(session):
         if alert.rule_id is not None:
-            open_alerts[(str(alert.rule_id), alert.service_name)] = alert.id
+            open_alerts[(str(alert.rule_id), alert.service_name, group_of(alert.labels))] = alert.id
     restored: set[Pair] = set()
     for row in await alert_repo.load_states(session):
-        pair = (str(row.rule_id), row.service_name)
         state = dict(row.state)
-        if state.get("phase") == Phase.FIRING and pair not in open_alerts:
-            continue  # resolved by hand while we were down: re-arm from inactive
         try:
-            if core.restore(pair[0], pair[1], state):
+            pair = (str(row.rule_id), row.service_name, group_of(orjson.loads(row.labels)))
+            if state.get("phase") == Phase.FIRING and pair not in open_alerts:
+                continue  # resolved by hand while we were down: re-arm from inactive
+            if core.restore(pair[0], pair[1], state, pair[2]):
                 restored.add(pair)
         except (TypeError, ValueError) as exc:  # a hand-edited state: start that pair afresh
             log.warning(
-                "rule_state_invalid_skipped", rule_id=pair[0], service=pair[1], reason=str(exc)
+                "rule_state_invalid_skipped",
+                rule_id=str(row.rule_id),
+                service=row.service_name,
+                reason=str(exc),
             )
     for pair, alert_id in open_alerts.items():
         if pair in restored:
@@ -69,6 +77,7 @@ async def restore_core(
                     "fired_at": fired,
                     "acknowledged": alert_row.status == "acknowledged",
                 },
+                pair[2],
             )
     await load_windows(core, session, now=now, no_data_after=no_data_after, max_samples=max_samples)
     return open_alerts
@@ -95,7 +104,9 @@ async def load_windows(
             PerformanceMetric.metric_type,
             PerformanceMetric.value,
             PerformanceMetric.timestamp,
+            MetricSeries.labels,
         )
+        .outerjoin(MetricSeries, MetricSeries.id == PerformanceMetric.series_id)
         .where(
             PerformanceMetric.timestamp >= start,
             PerformanceMetric.metric_type.in_(sorted({s.metric for s in specs})),
@@ -104,4 +115,40 @@ async def load_windows(
         .limit(max_samples)
     )
     rows = (await session.execute(query)).all()
-    core.load_samples(Sample(r[0], r[1], r[2], r[3].timestamp()) for r in reversed(rows))
+    parsed: dict[str, dict[str, str]] = {}  # labels JSON -> labels, parsed once per series
+    samples = [
+        Sample(
+            r[0],
+            r[1],
+            r[2],
+            r[3].timestamp(),
+            None
+            if r[4] is None
+            else parsed.get(r[4]) or parsed.setdefault(r[4], orjson.loads(r[4])),
+        )
+        for r in reversed(rows)
+    ]
+    metrics = sorted({s.metric for s in specs})
+    recent = await histogram_repository.recent_histograms(session, metrics, start, max_samples)
+    labelled = await metrics_repo.series_labels(
+        session, {h.series_id for h in recent if h.series_id is not None}
+    )
+    for h in recent:
+        if h.count:  # as ingestion publishes them: an empty interval is not evaluated
+            histogram = Histogram(tuple(h.bounds), tuple(h.counts), h.sum, h.count)
+            samples.append(
+                Sample(
+                    h.service_name,
+                    h.metric_type,
+                    h.sum / h.count,
+                    h.timestamp.timestamp(),
+                    None
+                    if h.series_id is None or h.series_id not in labelled
+                    else parsed.get(labelled[h.series_id])
+                    or parsed.setdefault(
+                        labelled[h.series_id], orjson.loads(labelled[h.series_id])
+                    ),
+                    histogram,
+                )
+            )
+    core.load_samples(samples)

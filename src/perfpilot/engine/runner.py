@@ -25,6 +25,7 @@ from perfpilot.core.db import set_writer_role
 from perfpilot.engine.core import EvaluationCore, Pair
 from perfpilot.engine.persist import StepWriter
 from perfpilot.engine.restore import restore_core
+from perfpilot.engine.selectors import NO_GROUP, Group
 from perfpilot.engine.state_machine import RuleSpec, TransitionKind
 from perfpilot.engine.step import (
     AlertAcknowledged,
@@ -80,18 +81,18 @@ class EngineRunner(StepWriter):
         self.events: EventHub | None = None  # live views (SSE); set by create_app
         self._idle = asyncio.Event()
         self._idle.set()
-        self._failure_logged: dict[Pair, float] = {}
+        self._failure_logged: dict[tuple[str, str], float] = {}
         self.unactioned = []
 
     # -- EngineControl -------------------------------------------------------------------
     def rule_changed(self, rule_id: str) -> None:
         self._put(RuleChanged(rule_id))
 
-    def alert_closed(self, rule_id: str, service_name: str) -> None:
-        self._put(AlertClosed((rule_id, service_name)))
+    def alert_closed(self, rule_id: str, service_name: str, group: Group = NO_GROUP) -> None:
+        self._put(AlertClosed((rule_id, service_name, group)))
 
-    def alert_acknowledged(self, rule_id: str, service_name: str) -> None:
-        self._put(AlertAcknowledged((rule_id, service_name)))
+    def alert_acknowledged(self, rule_id: str, service_name: str, group: Group = NO_GROUP) -> None:
+        self._put(AlertAcknowledged((rule_id, service_name, group)))
 
     # -- lifecycle -----------------------------------------------------------------------
     @property
@@ -187,7 +188,12 @@ class EngineRunner(StepWriter):
             if isinstance(item, Samples):
                 samples = [
                     Sample(
-                        r["service_name"], r["metric_type"], r["value"], r["timestamp"].timestamp()
+                        r["service_name"],
+                        r["metric_type"],
+                        r["value"],
+                        r["timestamp"].timestamp(),
+                        r["labels"] or None,
+                        r.get("histogram"),
                     )
                     for r in item.rows
                 ]
@@ -196,7 +202,7 @@ class EngineRunner(StepWriter):
                 transitions = core.evaluate_batch(samples)
                 for t in transitions:
                     if t.kind is TransitionKind.FIRED:
-                        step.origins.setdefault((t.rule_id, t.service_name), item)
+                        step.origins.setdefault(t.pair, item)
                 step.transitions.extend(transitions)
                 self._report_failures()
                 self._telemetry.samples_evaluated.inc(len(samples))

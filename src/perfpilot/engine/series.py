@@ -14,10 +14,13 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from perfpilot.engine.histograms import HistogramWindow
+from perfpilot.engine.selectors import NO_GROUP, PLAIN, Group, Selector
 from perfpilot.engine.state_machine import RuleSpec, RuleState, condition_holds
 from perfpilot.engine.windows import SlidingWindow
 
-Pair = tuple[str, str]  # (rule_id, service_name)
+# (rule_id, service_name, group): one alert state per rule, service and groupBy values
+Pair = tuple[str, str, Group]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,12 +121,34 @@ def index_rules(specs: Sequence[RuleSpec]) -> RuleIndex:
 
 
 class Series:
-    """One (service, metric): its window, the rules that match it and their live states."""
+    """One (service, metric): its window, the rules that match it and their live states.
 
-    __slots__ = ("generation", "group_of", "groups", "rules", "states", "window")
+    The plain series holds every sample and the rules with the plain selector; a grouped
+    series (`selector` set) holds the samples one labelled rule selector lets through for one
+    `group` of values, and the rules with that selector (engine/selectors.py).
+    """
 
-    def __init__(self, window: SlidingWindow) -> None:
+    __slots__ = (
+        "generation",
+        "group",
+        "group_of",
+        "groups",
+        "histograms",
+        "rules",
+        "selector",
+        "selectors",
+        "states",
+        "window",
+    )
+
+    def __init__(
+        self, window: SlidingWindow, selector: Selector = PLAIN, group: Group = NO_GROUP
+    ) -> None:
         self.window = window
+        self.selector = selector
+        self.group = group
+        # plain series only: the labelled selectors of the rules that match (service, metric)
+        self.selectors: tuple[Selector, ...] = ()
         self.rules: tuple[RuleSpec, ...] = ()
         # The same rules grouped (shared between series with the same rules), and each rule's
         # group position: series.groups[series.group_of[rule_id]].
@@ -131,3 +156,4 @@ class Series:
         self.group_of: dict[str, int] = {}
         self.states: dict[str, RuleState] = {}  # rule_id -> pending/firing state
         self.generation = -1  # rule-set version ``rules`` was computed for
+        self.histograms: HistogramWindow | None = None  # once a histogram sample arrives

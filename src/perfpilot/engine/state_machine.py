@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final, Literal
 
+from perfpilot.engine.selectors import NO_GROUP, PLAIN, Group, Selector
 from perfpilot.engine.windows import AGGREGATIONS
 
 Operator = Literal["gt", "lt", "eq", "gte", "lte"]
@@ -100,6 +101,7 @@ class RuleSpec:
     no_data: NoDataPolicy = "keep"
     severity: str = "medium"
     is_active: bool = True
+    selector: Selector = PLAIN  # label matchers and groupBy (engine/selectors.py)
     # The effective resolve threshold, computed once instead of on every evaluation.
     resolve_at: float = field(init=False, repr=False, compare=False)
 
@@ -144,6 +146,11 @@ class AlertTransition:
     at: float
     reason: str
     sample_ts: float | None = None
+    group: Group = NO_GROUP  # the groupBy label values of the pair (rule, service, group)
+
+    @property
+    def pair(self) -> tuple[str, str, Group]:
+        return (self.rule_id, self.service_name, self.group)
 
 
 class RuleState:

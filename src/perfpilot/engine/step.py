@@ -55,14 +55,14 @@ class Step:
     origins: dict[Pair, Samples] = field(default_factory=dict)  # the group a firing came from
 
     def pairs(self) -> set[Pair]:
-        """Every (rule, service) pair the step writes something for."""
+        """Every (rule, service, group) pair the step writes something for."""
         touched = set(self.dirty)
-        touched.update((t.rule_id, t.service_name) for t in self.transitions)
+        touched.update(t.pair for t in self.transitions)
         touched.update(pair for pair, _ in self.dropped)
         return touched
 
     def rule_ids(self) -> set[str]:
-        return {rule_id for rule_id, _ in self.pairs()}
+        return {pair[0] for pair in self.pairs()}
 
     def without_transitions_of(self, rule_ids: set[str]) -> None:
         """Forget what rules that no longer exist decided (their pairs stay dirty)."""
@@ -71,7 +71,7 @@ class Step:
     def only(self, pair: Pair) -> Step:
         """The part of this step that concerns one pair (no tick: that is not per pair)."""
         return Step(
-            transitions=[t for t in self.transitions if (t.rule_id, t.service_name) == pair],
+            transitions=[t for t in self.transitions if t.pair == pair],
             dirty={pair} & self.pairs(),
             dropped=[(p, reason) for p, reason in self.dropped if p == pair],
             now=self.now,

@@ -15,10 +15,13 @@ from __future__ import annotations
 import math
 import sys
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from perfpilot.engine.histograms import Histogram
 
 AGGREGATIONS: Final = frozenset(
     {"last", "avg", "min", "max", "p50", "p90", "p95", "p99", "sum", "count"}
@@ -43,12 +46,16 @@ _FLOAT_MAX: Final = sys.float_info.max
 
 @dataclass(frozen=True, slots=True)
 class Sample:
-    """One metric sample, value already in the canonical unit of its metric type."""
+    """One metric sample, value already in the canonical unit of its metric type.
+
+    A histogram sample carries its distribution; `value` is then the interval's mean."""
 
     service_name: str
     metric_type: str
     value: float
     ts: float
+    labels: Mapping[str, str] | None = None  # None: no labels
+    histogram: Histogram | None = None
 
 
 def percentile_cont(sorted_values: Sequence[float], q: float) -> float:

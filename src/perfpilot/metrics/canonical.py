@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, NamedTuple, NotRequired
+from types import MappingProxyType
+from typing import Annotated, Any, Final, NamedTuple, NotRequired
 
 from pydantic import (
     ConfigDict,
@@ -28,6 +31,8 @@ from pydantic import (
 from pydantic_core import core_schema
 from typing_extensions import TypedDict
 
+from perfpilot.engine.histograms import Histogram
+from perfpilot.metrics.labels import Labels
 from perfpilot.metrics.schemas import (
     MAX_BATCH_SAMPLES,
     MAX_FUTURE_SKEW_SECONDS,
@@ -36,11 +41,19 @@ from perfpilot.metrics.schemas import (
     ServiceName,
     metadata_json,
 )
-from perfpilot.metrics.units import METRIC_SPECS, VALUE_BOUND, MetricType
+from perfpilot.metrics.units import REGISTRY, VALUE_BOUND
+
+NO_LABELS: Final[Mapping[str, str]] = MappingProxyType({})
 
 
 class CanonicalSample(NamedTuple):
-    """A valid sample: value in the canonical unit, timestamp UTC (None: server time)."""
+    """A valid sample: value in the canonical unit, timestamp UTC (None: server time).
+
+    `labels` are valid labels (metrics/labels.py: at most 16, names and values checked).
+    A histogram sample carries `histogram` (bounds and sum canonical) and its interval;
+    `value` is then the interval's mean (0.0 when it counted nothing: see `observed`).
+    This is the one entry point of ingestion for every source (JSON, OTLP, scraping).
+    """
 
     service_name: str
     metric_type: str
@@ -49,11 +62,39 @@ class CanonicalSample(NamedTuple):
     timestamp: datetime | None
     metadata: dict[str, Any]
     metadata_json: str  # as stored
+    labels: Mapping[str, str] = NO_LABELS
+    histogram: Histogram | None = None
+    interval_seconds: float | None = None
+
+
+def validated_sample(data: Mapping[str, Any]) -> CanonicalSample:
+    """One sample from its wire form (MetricIn's camelCase fields: a value or a histogram),
+    validated and canonical. Raises pydantic.ValidationError, whose errors name the fields.
+    For sources other than the JSON API (OTLP, scraping): hand the result to
+    metrics.service.record_canonical."""
+    return canonical(MetricIn.model_validate(data))
 
 
 def canonical(sample: MetricIn) -> CanonicalSample:
     """The canonical form of a sample validated by MetricIn."""
     metadata = sample.metadata
+    stored = metadata_json(metadata).decode() if metadata else "{}"
+    h = sample.histogram
+    if h is not None:
+        histogram = Histogram(tuple(h.bounds), tuple(h.counts), h.sum, h.count)
+        return CanonicalSample(
+            sample.service_name,
+            sample.metric_type,
+            histogram.mean or 0.0,
+            sample.unit or "",
+            sample.timestamp,
+            metadata,
+            stored,
+            sample.labels or NO_LABELS,
+            histogram,
+            sample.interval_seconds,
+        )
+    assert sample.value is not None  # MetricIn: value or histogram
     return CanonicalSample(
         sample.service_name,
         sample.metric_type,
@@ -61,7 +102,8 @@ def canonical(sample: MetricIn) -> CanonicalSample:
         sample.unit or "",
         sample.timestamp,
         metadata,
-        metadata_json(metadata).decode() if metadata else "{}",
+        stored,
+        sample.labels or NO_LABELS,
     )
 
 
@@ -70,11 +112,12 @@ class _LeanSample(TypedDict):
     """MetricIn's wire shape and pydantic-core constraints, without its Python validators."""
 
     serviceName: ServiceName
-    metricType: MetricType
+    metricType: Annotated[str, Field(min_length=1, max_length=32)]
     unit: NotRequired[Annotated[str, Field(max_length=16)] | None]
     value: Annotated[float, Field(strict=True)]
     timestamp: NotRequired[datetime | None]
     metadata: NotRequired[dict[str, Any]]
+    labels: NotRequired[Labels]
 
 
 @with_config(ConfigDict(extra="forbid"))
@@ -84,17 +127,38 @@ class _LeanBatch(TypedDict):
 
 _LEAN_BATCH: TypeAdapter[_LeanBatch] = TypeAdapter(_LeanBatch)
 
-# (metric type, unit as sent) -> factor to the canonical unit: the exact spellings only; any
-# other spelling MetricIn may still accept (e.g. "MS") takes the reference path.
-_FACTORS: dict[tuple[str, str | None], float] = {}
-# metric type -> (canonical unit, minimum, maximum): the type's range within +-VALUE_BOUND
-_RANGES: dict[str, tuple[str, float, float]] = {}
-for _type, _spec in METRIC_SPECS.items():
-    _FACTORS[(_type, None)] = _FACTORS[(_type, _spec.canonical)] = 1.0
-    for _unit, _factor in _spec.factors.items():
-        _FACTORS[(_type, _unit)] = _factor
-    _maximum = VALUE_BOUND if _spec.maximum is None else min(_spec.maximum, VALUE_BOUND)
-    _RANGES[_type] = (_spec.canonical, max(_spec.minimum, -VALUE_BOUND), _maximum)
+
+@dataclass(frozen=True, slots=True)
+class _FastTables:
+    """The registry's conversions as flat lookups, rebuilt when the registry changes."""
+
+    version: int
+    # (metric type, unit as sent) -> factor to the canonical unit: the exact spellings only;
+    # any other spelling MetricIn may still accept (e.g. "MS") takes the reference path.
+    factors: dict[tuple[str, str | None], float]
+    # metric type -> (canonical unit, minimum, maximum): the type's range within +-VALUE_BOUND
+    ranges: dict[str, tuple[str, float, float]]
+
+
+_tables: _FastTables | None = None
+
+
+def _fast_tables() -> _FastTables:
+    global _tables
+    tables = _tables
+    if tables is not None and tables.version == REGISTRY.version:
+        return tables
+    factors: dict[tuple[str, str | None], float] = {}
+    ranges: dict[str, tuple[str, float, float]] = {}
+    for name, spec in REGISTRY.items():
+        factors[(name, None)] = factors[(name, spec.canonical)] = 1.0
+        for unit, factor in spec.factors.items():
+            factors[(name, unit)] = factor
+        maximum = VALUE_BOUND if spec.maximum is None else min(spec.maximum, VALUE_BOUND)
+        minimum = -VALUE_BOUND if spec.minimum is None else max(spec.minimum, -VALUE_BOUND)
+        ranges[name] = (spec.canonical, minimum, maximum)
+    tables = _tables = _FastTables(REGISTRY.version, factors, ranges)
+    return tables
 
 
 _LEAN_SAMPLE: TypeAdapter[_LeanSample] = TypeAdapter(_LeanSample)
@@ -125,8 +189,9 @@ def _canonical_items(items: list[_LeanSample]) -> list[CanonicalSample] | None:
     """Units, ranges, timestamps and metadata of leanly parsed samples, checked in one loop."""
     latest = time.time() + MAX_FUTURE_SKEW_SECONDS
     isfinite = math.isfinite
-    factors = _FACTORS
-    ranges = _RANGES
+    tables = _fast_tables()
+    factors = tables.factors
+    ranges = tables.ranges
     samples: list[CanonicalSample] = []
     append = samples.append
     try:
@@ -137,7 +202,7 @@ def _canonical_items(items: list[_LeanSample]) -> list[CanonicalSample] | None:
             if factor is None or not isfinite(value):
                 return None
             value *= factor
-            unit, minimum, maximum = ranges[metric_type]
+            unit, minimum, maximum = ranges[metric_type]  # known: it has a factor
             if value < minimum or value > maximum or not isfinite(value):
                 return None
             ts = item.get("timestamp")
@@ -151,7 +216,16 @@ def _canonical_items(items: list[_LeanSample]) -> list[CanonicalSample] | None:
             else:
                 metadata, stored = {}, "{}"
             append(
-                CanonicalSample(item["serviceName"], metric_type, value, unit, ts, metadata, stored)
+                CanonicalSample(
+                    item["serviceName"],
+                    metric_type,
+                    value,
+                    unit,
+                    ts,
+                    metadata,
+                    stored,
+                    item.get("labels") or NO_LABELS,
+                )
             )
     except (ValueError, OverflowError):  # unstorable metadata, out-of-range datetimes
         return None

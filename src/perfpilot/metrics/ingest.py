@@ -8,6 +8,8 @@ the driver (repository.bind_rows), so a commit is one executemany. When the data
 row, the group is committed again request by request: only the request holding it fails.
 A request sent with an `Idempotency-Key` brings its key row, committed in the same transaction
 as its samples: a repeat of a live key is such a refused row (the key's primary key).
+Labelled series not yet registered are registered first (metrics/series.py), one group at a
+time, so the cardinality limit holds however many requests arrive at once.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -24,9 +26,11 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from perfpilot.core.db import set_writer_role
-from perfpilot.metrics import repository
+from perfpilot.metrics import histogram_repository, repository
 from perfpilot.metrics.repository import StoredRow
+from perfpilot.metrics.series import NewSeries, SeriesRegistry, new_series
 from perfpilot.metrics.stream import GroupTiming, SampleRow, SampleStream
+from perfpilot.metrics.units import REGISTRY
 from perfpilot.monitoring.telemetry import Telemetry
 
 log = structlog.get_logger("perfpilot.ingest")
@@ -41,6 +45,8 @@ class _Submission:
     stored: list[StoredRow]
     future: asyncio.Future[None]
     key: dict[str, Any] | None = None
+    series: NewSeries | None = None  # labelled series to register first
+    histograms: list[dict[str, Any]] = field(default_factory=list)  # bound histogram rows
 
 
 def _rejected_rows(exc: Exception) -> bool:
@@ -71,12 +77,17 @@ class IngestWriter:
         stream: SampleStream,
         telemetry: Telemetry,
         max_rows_per_commit: int = 50_000,
+        cardinality_limit: int = 1000,
+        retention_seconds: float = 30 * 86_400.0,
     ) -> None:
         self._engine = engine
         self._dialect = engine.dialect.name
         self._stream = stream
         self._telemetry = telemetry
         self._max_rows = max_rows_per_commit
+        self._series = SeriesRegistry(
+            engine, limit=cardinality_limit, retention_seconds=retention_seconds
+        )
         self._pending: list[_Submission] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -103,18 +114,39 @@ class IngestWriter:
         metadata_json: Sequence[str],
         *,
         key: dict[str, Any] | None = None,
+        histograms: bool | None = None,
     ) -> None:
         """Return once the rows are committed; raise what the commit raised.
 
         `metadata_json` is each row's metadata as stored, serialised once by validation.
         `key` is an idempotency key row, committed with the rows or not at all (an
-        IntegrityError when the key is already recorded).
+        IntegrityError when the key is already recorded). `histograms`: whether any row is a
+        histogram sample (None: look); those rows go to their own table, same transaction.
         """
         if self._closing or not self.alive:
             raise RuntimeError("ingest writer is not running")
-        stored = repository.bind_rows(rows, metadata_json, dialect=self._dialect)
+        if histograms is None:
+            histograms = any("histogram" in row for row in rows)
+        bound_histograms: list[dict[str, Any]] = []
+        if histograms:
+            # histogram samples go to their own table; only those with observations are
+            # published (an empty interval has no value for live views or the engine)
+            hist_rows = [row for row in rows if "histogram" in row]
+            REGISTRY.note_histogram_types({row["metric_type"] for row in hist_rows})
+            bound_histograms = histogram_repository.bind_rows(hist_rows)
+            values = [
+                (r, m) for r, m in zip(rows, metadata_json, strict=True) if "histogram" not in r
+            ]
+            rows_of_values = [r for r, _ in values]
+            stored = repository.bind_rows(
+                rows_of_values, [m for _, m in values], dialect=self._dialect
+            )
+            rows = rows_of_values + [row for row in hist_rows if row["histogram"].count]
+        else:
+            stored = repository.bind_rows(rows, metadata_json, dialect=self._dialect)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Submission(rows, stored, future, key))
+        series = new_series(rows, self._series.known, trusted_after=self._series.trusted_after())
+        self._pending.append(_Submission(rows, stored, future, key, series, bound_histograms))
         self._wakeup.set()
         await future
 
@@ -122,9 +154,10 @@ class IngestWriter:
         taken = 0
         count = 0
         for submission in self._pending:
-            if count and taken + len(submission.stored) > self._max_rows:
+            size = len(submission.stored) + len(submission.histograms)
+            if count and taken + size > self._max_rows:
                 break
-            taken += len(submission.stored)
+            taken += size
             count += 1
         group, self._pending = self._pending[:count], self._pending[count:]
         return group
@@ -140,9 +173,15 @@ class IngestWriter:
                 continue
             group = self._take_group()
             started = time.time()
+            if any(s.series is not None for s in group):
+                group = await self._register_series(group)
+                if not group:
+                    continue
             try:
                 await self._insert(
-                    [row for s in group for row in s.stored], [s.key for s in group if s.key]
+                    [row for s in group for row in s.stored],
+                    [s.key for s in group if s.key],
+                    [row for s in group for row in s.histograms],
                 )
             except Exception as exc:  # the writer keeps going
                 log.error(
@@ -161,6 +200,23 @@ class IngestWriter:
                 _succeed(submission)
             self._after_commit([row for s in group for row in s.rows], timing)
 
+    async def _register_series(self, group: list[_Submission]) -> list[_Submission]:
+        """Register the group's new series; the submissions refused by the cardinality
+        limit (or all, if registering fails) get their error and leave the group."""
+        waiting = [s for s in group if s.series is not None]
+        admits = [(s.series, len(s.rows)) for s in waiting if s.series is not None]
+        try:
+            refused = await self._series.admit(admits)
+        except Exception as exc:
+            log.error("series_registration_failed", error=type(exc).__name__)
+            for submission in waiting:
+                _fail(submission, exc)
+            return [s for s in group if s.series is None]
+        for index, error in refused.items():
+            _fail(waiting[index], error)
+        dropped = {id(waiting[index]) for index in refused}
+        return [s for s in group if id(s) not in dropped]
+
     async def _commit_one_by_one(self, group: list[_Submission]) -> None:
         """The database refused some row: commit each request alone, so that only the
         request that holds it fails (one bad sample must not fail its neighbours)."""
@@ -168,7 +224,11 @@ class IngestWriter:
         started = time.time()
         for submission in group:
             try:
-                await self._insert(submission.stored, [submission.key] if submission.key else [])
+                await self._insert(
+                    submission.stored,
+                    [submission.key] if submission.key else [],
+                    submission.histograms,
+                )
             except Exception as exc:
                 _fail(submission, exc)
                 continue
@@ -177,13 +237,22 @@ class IngestWriter:
         if committed:
             self._after_commit(committed, GroupTiming(started, time.time()))
 
-    async def _insert(self, stored: list[StoredRow], keys: list[dict[str, Any]]) -> None:
+    async def _insert(
+        self,
+        stored: list[StoredRow],
+        keys: list[dict[str, Any]],
+        histograms: list[dict[str, Any]],
+    ) -> None:
         async with self._engine.begin() as connection:
-            await repository.insert_samples(connection, stored)
+            if stored:
+                await repository.insert_samples(connection, stored)
+            if histograms:
+                await histogram_repository.insert_histograms(connection, histograms)
             if keys:
                 await repository.insert_idempotency_keys(connection, keys)
 
     def _after_commit(self, rows: list[SampleRow], timing: GroupTiming) -> None:
+        self._series.committed(rows)
         telemetry = self._telemetry
         telemetry.group_commit_size.observe(len(rows))
         counts: dict[str, int] = {}

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, func, select
+from sqlalchemy import Table, bindparam, delete, func, or_, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from perfpilot.core.pagination import after_cursor, newest_first
 from perfpilot.metrics.stream import SampleRow
-from perfpilot.models import IDEMPOTENCY_KEY_TTL, IdempotencyKey, PerformanceMetric
+from perfpilot.models import (
+    IDEMPOTENCY_KEY_TTL,
+    IdempotencyKey,
+    MetricSeries,
+    MetricSeriesLabel,
+    PerformanceHistogram,
+    PerformanceMetric,
+)
 
 _table = cast(Table, PerformanceMetric.__table__)
 _insert = _table.insert()
@@ -26,12 +35,22 @@ class SampleFilter:
     metric_type: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    labels: tuple[tuple[str, str], ...] = ()  # label name = value, every one (AND)
 
 
 # A row as the driver takes it, in the table's column order: SQLAlchemy's per-row bind
 # processing (UUID, UTCDateTime, JSON) done once per row in bind_rows, not per value.
-StoredRow = tuple[Any, str, str, float, str, Any, str]
-_COLUMNS = ["id", "service_name", "metric_type", "value", "unit", "timestamp", "metadata"]
+StoredRow = tuple[Any, str, str, float, str, Any, str, int | None]
+_COLUMNS = [
+    "id",
+    "service_name",
+    "metric_type",
+    "value",
+    "unit",
+    "timestamp",
+    "metadata",
+    "series_id",
+]
 _insert_sql: dict[str, str] = {}
 
 
@@ -55,6 +74,7 @@ def bind_rows(
                 r["unit"],
                 r["timestamp"].astimezone(UTC).isoformat(" ", "microseconds")[:26],
                 meta,
+                r["series_id"],
             )
             for r, meta in zip(rows, metadata_json, strict=True)
         ]
@@ -67,6 +87,7 @@ def bind_rows(
             r["unit"],
             r["timestamp"],
             meta,
+            r["series_id"],
         )
         for r, meta in zip(rows, metadata_json, strict=True)
     ]
@@ -97,22 +118,14 @@ _LISTED = (
     _table.c.unit,
     _table.c.timestamp,
     _table.c.metadata,
+    _table.c.series_id,
 )
-ListedRow = Row[Any, Any, Any, Any, Any, Any, Any]  # the columns of _LISTED
+ListedRow = Row[Any, Any, Any, Any, Any, Any, Any, Any]  # the columns of _LISTED
 
 
-async def list_samples(
-    session: AsyncSession,
-    filters: SampleFilter,
-    *,
-    limit: int,
-    after: tuple[datetime, uuid.UUID] | None = None,
-) -> Sequence[ListedRow]:
-    """Newest first, keyset-paged on (timestamp, id).
-
-    Each combination of filters is one range of an index that ends in (timestamp, id):
-    (service, type, ...), (service, ...), (type, ...) or (timestamp, id) alone.
-    """
+def _samples_query(
+    filters: SampleFilter, *, limit: int, after: tuple[datetime, uuid.UUID] | None
+) -> Any:
     query = select(*_LISTED)
     if filters.service_name is not None:
         query = query.where(PerformanceMetric.service_name == filters.service_name)
@@ -126,9 +139,169 @@ async def list_samples(
         query = query.where(after_cursor(PerformanceMetric.timestamp, PerformanceMetric.id, after))
     elif filters.until is not None:
         query = query.where(PerformanceMetric.timestamp <= filters.until)
-    query = query.order_by(*newest_first(PerformanceMetric.timestamp, PerformanceMetric.id))
-    result = await session.execute(query.limit(limit))
+    return query.order_by(*newest_first(PerformanceMetric.timestamp, PerformanceMetric.id)).limit(
+        limit
+    )
+
+
+async def list_samples(
+    session: AsyncSession,
+    filters: SampleFilter,
+    *,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None = None,
+) -> Sequence[ListedRow]:
+    """Newest first, keyset-paged on (timestamp, id), without label filters.
+
+    Each combination of filters is one range of an index that ends in (timestamp, id):
+    (service, type, ...), (service, ...), (type, ...) or (timestamp, id) alone.
+    """
+    result = await session.execute(_samples_query(filters, limit=limit, after=after))
     return result.all()
+
+
+async def matching_series(session: AsyncSession, filters: SampleFilter) -> dict[int, str]:
+    """The labelled series (id -> canonical labels) holding every label of the filter, within
+    its service and type: a seek on (name, value) per label."""
+    query = select(MetricSeries.id, MetricSeries.labels)
+    if filters.service_name is not None:
+        query = query.where(MetricSeries.service_name == filters.service_name)
+    if filters.metric_type is not None:
+        query = query.where(MetricSeries.metric_type == filters.metric_type)
+    for name, value in filters.labels:
+        query = query.where(
+            MetricSeries.id.in_(
+                select(MetricSeriesLabel.series_id).where(
+                    MetricSeriesLabel.name == name, MetricSeriesLabel.value == value
+                )
+            )
+        )
+    rows = (await session.execute(query)).all()
+    return {int(row.id): row.labels for row in rows}
+
+
+async def list_series_samples(
+    session: AsyncSession,
+    series_id: int,
+    filters: SampleFilter,
+    *,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None = None,
+) -> Sequence[ListedRow]:
+    """One labelled series, newest first: one range of ix_metrics_series_ts (the series
+    filter implies its `series_id IS NOT NULL`)."""
+    only = SampleFilter(since=filters.since, until=filters.until)
+    query = _samples_query(only, limit=limit, after=after).where(
+        PerformanceMetric.series_id == series_id
+    )
+    return (await session.execute(query)).all()
+
+
+async def series_labels(session: AsyncSession, series_ids: Iterable[int]) -> dict[int, str]:
+    """Canonical labels of the given series, by id."""
+    wanted = sorted(set(series_ids))
+    if not wanted:
+        return {}
+    query = select(MetricSeries.id, MetricSeries.labels).where(MetricSeries.id.in_(wanted))
+    return {int(row.id): row.labels for row in (await session.execute(query)).all()}
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledLatest:
+    """The newest sample of one labelled series, with the value of the grouping label."""
+
+    label_value: str
+    metric_type: str
+    timestamp: datetime | None  # None: the series has no sample left
+    value: float | None
+
+
+async def latest_by_label(
+    session: AsyncSession, service_name: str, label: str
+) -> list[LabelledLatest]:
+    """The newest sample of each series of a service that has `label`: the series by a seek on
+    (service) and (series, name), each newest sample by a seek on ix_metrics_series_ts."""
+    samples = PerformanceMetric
+    newest = (
+        select(samples.timestamp, samples.value)
+        .where(samples.series_id == MetricSeries.id)
+        .order_by(samples.timestamp.desc(), samples.id.desc())
+        .limit(1)
+    )
+    query = (
+        select(
+            MetricSeriesLabel.value,
+            MetricSeries.metric_type,
+            newest.with_only_columns(samples.timestamp).scalar_subquery(),
+            newest.with_only_columns(samples.value).scalar_subquery(),
+        )
+        .join(
+            MetricSeriesLabel,
+            (MetricSeriesLabel.series_id == MetricSeries.id) & (MetricSeriesLabel.name == label),
+        )
+        .where(MetricSeries.service_name == service_name)
+    )
+    rows = (await session.execute(query)).all()
+    return [LabelledLatest(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+async def series_by_label(
+    session: AsyncSession, service_name: str, label: str
+) -> list[tuple[int, str, str]]:
+    """(series id, metric type, value of `label`) of each series of a service with the label."""
+    query = (
+        select(MetricSeries.id, MetricSeries.metric_type, MetricSeriesLabel.value)
+        .join(
+            MetricSeriesLabel,
+            (MetricSeriesLabel.series_id == MetricSeries.id) & (MetricSeriesLabel.name == label),
+        )
+        .where(MetricSeries.service_name == service_name)
+    )
+    return [(int(r[0]), r[1], r[2]) for r in (await session.execute(query)).all()]
+
+
+# --- series registration (the ingest writer, metrics/series.py) -----------------------------
+_series = cast(Table, MetricSeries.__table__)
+_series_labels = cast(Table, MetricSeriesLabel.__table__)
+
+
+async def lock_service_series(connection: AsyncConnection, service_name: str) -> None:
+    """Serialise registrations of one service's series until the transaction ends, across
+    replicas (PostgreSQL advisory lock). SQLite has one writer: nothing to do."""
+    if connection.dialect.name == "postgresql":
+        await connection.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext('perfpilot.series'), hashtext(:s))"),
+            {"s": service_name},
+        )
+
+
+async def service_label_sets(connection: AsyncConnection, service_name: str) -> set[int]:
+    """The distinct label sets (their hashes) of a service's series that still hold a sample:
+    a set whose samples all went with retention no longer counts (the series row stays, so a
+    series id never dangles). One seek per series on ix_metrics_series_ts."""
+    samples = PerformanceMetric
+    held = or_(
+        select(samples.id).where(samples.series_id == _series.c.id).exists(),
+        select(PerformanceHistogram.id)
+        .where(PerformanceHistogram.series_id == _series.c.id)
+        .exists(),
+    )
+    query = (
+        select(_series.c.labels_hash).where(_series.c.service_name == service_name, held).distinct()
+    )
+    return {int(r[0]) for r in await connection.execute(query)}
+
+
+async def insert_series(
+    connection: AsyncConnection, series: Sequence[dict[str, Any]], pairs: Sequence[dict[str, Any]]
+) -> None:
+    """Register series and their label pairs; a series registered meanwhile is kept as is."""
+    if not series:
+        return
+    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    await connection.execute(insert(_series).on_conflict_do_nothing(), list(series))
+    if pairs:
+        await connection.execute(insert(_series_labels).on_conflict_do_nothing(), list(pairs))
 
 
 async def delete_samples_older_than(

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from perfpilot.core.config import Settings
 from perfpilot.core.db import set_writer_role
+from perfpilot.metrics.histogram_repository import delete_histograms_older_than
 from perfpilot.metrics.repository import (
     delete_idempotency_keys_older_than,
     delete_samples_older_than,
@@ -68,6 +69,7 @@ class RetentionLoop:
     async def _pass(self) -> int:
         cutoff = datetime.fromtimestamp(self._clock() - self._days * 86400, UTC)
         deleted = await self._in_chunks(delete_samples_older_than, cutoff)
+        deleted += await self._in_chunks(delete_histograms_older_than, cutoff)
         # finished webhook deliveries follow the same retention; pending ones are kept
         self.deliveries_deleted_total += await self._in_chunks(delete_finished_deliveries, cutoff)
         # idempotency keys are honoured for 24 hours, whatever the samples' retention

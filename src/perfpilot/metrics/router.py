@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Body, Query, Request, Response, status
@@ -15,6 +16,12 @@ from perfpilot.metrics import idempotency, service
 from perfpilot.metrics.batch_route import BatchRoute
 from perfpilot.metrics.canonical import IngestBatch, canonical
 from perfpilot.metrics.idempotency import IdempotencyKeyHeader
+from perfpilot.metrics.labels import (
+    LABEL_NAME_PATTERN,
+    MAX_LABELS,
+    valid_label_name,
+    valid_label_value,
+)
 from perfpilot.metrics.repository import SampleFilter
 from perfpilot.metrics.sample_route import SampleRoute, request_key, sample_body
 from perfpilot.metrics.schemas import BatchResult, MetricIn, MetricOut
@@ -35,6 +42,58 @@ def _aware(value: datetime | None, field: str) -> datetime | None:
             message,
             details=[{"field": field, "message": message, "type": "value_error", "in": "query"}],
         ) from None
+
+
+_LABEL_PARAM = re.compile(r"^labels\[(.*)\]$")
+
+
+def label_filters(request: Request) -> tuple[tuple[str, str], ...]:
+    """The `labels[name]=value` query parameters, checked like sample labels (422 naming the
+    parameter when a name or value could not be a label)."""
+    found: dict[str, str] = {}
+    problems: list[dict[str, Any]] = []
+    for key, value in request.query_params.multi_items():
+        match = _LABEL_PARAM.match(key)
+        if match is None:
+            continue
+        name = match.group(1)
+        if not valid_label_name(name):
+            problem = f"label name must match {LABEL_NAME_PATTERN}"
+        elif not valid_label_value(value):
+            problem = "label value must be 1-256 characters without NUL"
+        elif found.get(name, value) != value:
+            problem = "a label can only equal one value"
+        else:
+            found[name] = value
+            continue
+        problems.append({"field": key, "message": problem, "type": "value_error", "in": "query"})
+    if len(found) > MAX_LABELS and not problems:
+        message = f"at most {MAX_LABELS} label filters"
+        problems.append(
+            {"field": "labels", "message": message, "type": "value_error", "in": "query"}
+        )
+    if problems:
+        fields = ", ".join(sorted({p["field"] for p in problems}))
+        raise InvalidField(f"Invalid request: {fields}", details=problems)
+    return tuple(sorted(found.items()))
+
+
+_LABELS_PARAMETER = {
+    "name": "labels",
+    "in": "query",
+    "style": "deepObject",
+    "explode": True,
+    "required": False,
+    "description": "Label filters, `labels[name]=value`, repeatable for different names: "
+    "exact match, all of them (AND). Only labelled samples match a label filter.",
+    "schema": {
+        "type": "object",
+        "maxProperties": MAX_LABELS,
+        "propertyNames": {"pattern": LABEL_NAME_PATTERN},
+        "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 256},
+    },
+    "example": {"model": "gpt-4"},
+}
 
 
 def _batch_body(rows: list[SampleRow]) -> bytes:
@@ -119,11 +178,15 @@ _ListPage = ListEnvelope[MetricOut]
     "",
     response_model=_ListPage,
     summary="List samples, newest first",
-    description="Filters combine; page with `cursor` = the previous response's `nextCursor`.",
+    description="Filters combine; page with `cursor` = the previous response's `nextCursor`. "
+    "`labels[name]=value` (repeatable) keeps the samples whose labels hold every such pair; "
+    "each sample's `labels` are in the response.",
+    openapi_extra={"parameters": [_LABELS_PARAMETER]},
 )
 async def get_metrics(
     session: SessionDep,
     _: ViewerAuth,
+    request: Request,
     service_name: Annotated[str | None, Query(alias="serviceName", max_length=100)] = None,
     metric_type: Annotated[MetricType | None, Query(alias="metricType")] = None,
     since: datetime | None = None,
@@ -136,6 +199,7 @@ async def get_metrics(
         metric_type=metric_type,
         since=_aware(since, "since"),
         until=_aware(until, "until"),
+        labels=label_filters(request),
     )
     items, next_cursor = await service.list_metrics(session, filters, limit=limit, cursor=cursor)
     # validated and rendered once, as FastAPI renders the response model (not a second time)

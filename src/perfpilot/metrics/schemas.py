@@ -14,8 +14,15 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from perfpilot.core.errors import LONE_SURROGATE_MESSAGE
 from perfpilot.core.schemas import CamelModel
+from perfpilot.metrics.histogram_schemas import (
+    MAX_INTERVAL_SECONDS,
+    HistogramIn,
+    HistogramOut,
+    canonical_histogram,
+)
+from perfpilot.metrics.labels import Labels
 from perfpilot.metrics.units import (
-    METRIC_SPECS,
+    REGISTRY,
     VALUE_BOUND,
     MetricType,
     UnitError,
@@ -93,26 +100,43 @@ def _has_non_finite(value: Any) -> bool:
 
 
 class MetricIn(CamelModel):
-    """One sample. `unit` is optional (canonical assumed); the value is stored canonical.
+    """One sample: a `value`, or a `histogram` of an interval's observations. `unit` is
+    optional (canonical assumed); values, bounds and sums are stored canonical.
 
-    Field order matters: metricType and unit are validated before value, so the value's
-    validator can convert and range-check it and name `value` in its error.
+    Field order matters: metricType and unit are validated before histogram and value, so
+    their validators can convert and range-check them and name their field in errors, and
+    value's validator knows whether a histogram came instead.
     """
 
     service_name: ServiceName
     metric_type: MetricType
     unit: str | None = Field(default=None, max_length=16, examples=["ms"])
-    value: float = Field(
+    histogram: HistogramIn | None = Field(
+        default=None,
+        description="Instead of value: bucket counts of the interval ending at timestamp "
+        "(see README, Histogram samples)",
+    )
+    interval_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_INTERVAL_SECONDS,
+        allow_inf_nan=False,
+        description="Length of the histogram's interval (histogram samples only)",
+    )
+    value: float | None = Field(
+        default=None,
+        validate_default=True,  # absent: checked against histogram
         strict=True,  # a JSON number: "100" and true are rejected, not coerced
         examples=[1500],
-        description="A JSON number (not a string or boolean), in `unit`; once converted to the "
-        f"canonical unit it must be finite with |value| <= {VALUE_BOUND:g}, and in the type's "
-        "range",
+        description="Required unless histogram is given. A JSON number (not a string or "
+        "boolean), in `unit`; once converted to the canonical unit it must be finite with "
+        f"|value| <= {VALUE_BOUND:g}, and in the type's range",
     )
     timestamp: datetime | None = Field(
         default=None, description="ISO 8601; server time when absent; naive means UTC"
     )
     metadata: dict[str, Any] = Field(default_factory=dict, examples=[{"model": "gpt-4"}])
+    labels: Labels = Field(default_factory=dict)
 
     @field_validator("unit")
     @classmethod
@@ -125,9 +149,33 @@ class MetricIn(CamelModel):
                 raise ValueError(str(exc)) from None
         return unit
 
+    @field_validator("histogram")
+    @classmethod
+    def _histogram_canonical(
+        cls, histogram: HistogramIn | None, info: ValidationInfo
+    ) -> HistogramIn | None:
+        metric_type = info.data.get("metric_type")
+        if histogram is None or metric_type is None or "unit" not in info.data:
+            return histogram
+        return canonical_histogram(metric_type, info.data["unit"], histogram)
+
+    @field_validator("interval_seconds")
+    @classmethod
+    def _interval_of_a_histogram(cls, seconds: float | None, info: ValidationInfo) -> float | None:
+        # (an invalid histogram is absent from info.data: its own error says enough)
+        if seconds is not None and "histogram" in info.data and info.data["histogram"] is None:
+            raise ValueError("intervalSeconds applies to histogram samples only")
+        return seconds
+
     @field_validator("value")
     @classmethod
-    def _value_canonical(cls, value: float, info: ValidationInfo) -> float:
+    def _value_canonical(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is None:
+            if "histogram" in info.data and info.data["histogram"] is None:
+                raise ValueError("value is required (or, instead, histogram)")
+            return None
+        if info.data.get("histogram") is not None:
+            raise ValueError("a sample carries value or histogram, not both")
         if not math.isfinite(value):
             raise ValueError("value must be a finite number (NaN and Infinity are rejected)")
         metric_type = info.data.get("metric_type")
@@ -165,7 +213,7 @@ class MetricIn(CamelModel):
 
     @model_validator(mode="after")
     def _canonical_unit(self) -> MetricIn:
-        self.unit = METRIC_SPECS[self.metric_type].canonical
+        self.unit = REGISTRY[self.metric_type].canonical
         return self
 
 
@@ -179,10 +227,18 @@ class MetricOut(CamelModel):
     id: uuid.UUID
     service_name: str
     metric_type: str
-    value: float
+    value: float | None = Field(
+        description="The sample's value; for a histogram sample the interval's mean "
+        "(sum / count), null when it counted no observation"
+    )
+    histogram: HistogramOut | None = Field(
+        default=None, description="Histogram samples only: their buckets, canonical unit"
+    )
+    interval_seconds: float | None = Field(default=None, description="Histogram samples only")
     unit: str
     timestamp: datetime
     metadata: dict[str, Any]
+    labels: dict[str, str] = Field(description="The sample's labels ({} when it has none)")
 
 
 class BatchResult(CamelModel):

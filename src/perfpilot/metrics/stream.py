@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
+
+from perfpilot.engine.histograms import Histogram
 
 
 class SampleRow(TypedDict):
-    """A committed sample as stored (canonical value and unit)."""
+    """A committed sample as stored (canonical value and unit). A histogram sample carries
+    `histogram` and `interval_seconds`; its `value` is the interval's mean."""
 
     id: str  # the UUID in canonical text form
     service_name: str
@@ -19,6 +22,10 @@ class SampleRow(TypedDict):
     unit: str
     timestamp: datetime
     metadata: dict[str, Any]
+    labels: Mapping[str, str]
+    series_id: int | None  # the labelled series (metrics/labels.py); None: no labels
+    histogram: NotRequired[Histogram]
+    interval_seconds: NotRequired[float | None]
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,10 +4,13 @@ from perfpilot.core.db import Base
 from perfpilot.models.actions import OptimizationAction, ServiceState
 from perfpilot.models.alerts import PerformanceAlert, RuleEvaluationState
 from perfpilot.models.autoscaling import GLOBAL_SCOPE, AutoscalingConfig
+from perfpilot.models.histograms import PerformanceHistogram
 from perfpilot.models.idempotency import IDEMPOTENCY_KEY_TTL, IdempotencyKey
-from perfpilot.models.metrics import PerformanceMetric
+from perfpilot.models.metric_types import UserMetricType
+from perfpilot.models.metrics import MetricSeries, MetricSeriesLabel, PerformanceMetric
 from perfpilot.models.reports import OptimizationReport
 from perfpilot.models.rules import OptimizationRule
+from perfpilot.models.targets import ScrapeTarget
 from perfpilot.models.webhooks import Webhook, WebhookDelivery
 
 __all__ = [
@@ -16,13 +19,18 @@ __all__ = [
     "AutoscalingConfig",
     "Base",
     "IdempotencyKey",
+    "MetricSeries",
+    "MetricSeriesLabel",
     "OptimizationAction",
     "OptimizationReport",
     "OptimizationRule",
     "PerformanceAlert",
+    "PerformanceHistogram",
     "PerformanceMetric",
     "RuleEvaluationState",
+    "ScrapeTarget",
     "ServiceState",
+    "UserMetricType",
     "Webhook",
     "WebhookDelivery",
 ]

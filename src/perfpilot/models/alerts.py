@@ -37,6 +37,10 @@ class PerformanceAlert(Base):
     resolve_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     message: Mapped[str] = mapped_column(Text, default="")
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
+    # the rule's groupBy label values this alert is for ({}: not grouped); in the fingerprint
+    labels: Mapped[dict[str, str]] = mapped_column(
+        JSONType, default=dict, server_default=text("'{}'")
+    )
 
     __table_args__ = (
         # The database itself guarantees at most one open alert per fingerprint.
@@ -63,7 +67,7 @@ class PerformanceAlert(Base):
 
 
 class RuleEvaluationState(Base):
-    """The engine's state per (rule, service), so pending timers survive a restart."""
+    """The engine's state per (rule, service, group), so pending timers survive a restart."""
 
     __tablename__ = "ai_rule_evaluation_states"
 
@@ -71,5 +75,7 @@ class RuleEvaluationState(Base):
         Uuid, ForeignKey("ai_optimization_rules.id", ondelete="CASCADE"), primary_key=True
     )
     service_name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    # the group's label values as canonical JSON ("{}": a rule without groupBy)
+    labels: Mapped[str] = mapped_column(Text, primary_key=True, server_default=text("'{}'"))
     state: Mapped[dict[str, Any]] = mapped_column(JSONType)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -10,7 +10,9 @@ from fastapi.responses import StreamingResponse
 
 from perfpilot.core.context import AppContext
 from perfpilot.core.deps import ContextDep, SessionDep, ViewerAuth
+from perfpilot.core.errors import InvalidField
 from perfpilot.core.schemas import Envelope, ErrorEnvelope, ListEnvelope
+from perfpilot.metrics.labels import LabelName
 from perfpilot.monitoring import realtime
 from perfpilot.monitoring.live_schemas import RealtimeOut, StatsOut
 from perfpilot.monitoring.live_stream import live_events
@@ -28,7 +30,9 @@ router = APIRouter(tags=["monitoring"])
     "(with samples, a desired state or an open alert) by name, in pages: `limit` per page, "
     "`cursor` = the previous response's `nextCursor` (null on the last page). A value is "
     "null when its newest sample is older than 300 s. Status: critical (open high/critical "
-    "alert), degraded (open low/medium alert), unknown (no fresh sample), healthy.",
+    "alert), degraded (open low/medium alert), unknown (no fresh sample), healthy. "
+    "`groupBy=<label>` (with serviceName) adds `groups`: the latest values per value of that "
+    "label.",
     responses={404: {"model": ErrorEnvelope, "description": "serviceName names no known service"}},
 )
 async def get_realtime(
@@ -38,12 +42,24 @@ async def get_realtime(
     service_name: Annotated[str | None, Query(alias="serviceName", max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
+    group_by: Annotated[
+        LabelName | None,
+        Query(alias="groupBy", description="A label: figures per value of it (needs serviceName)"),
+    ] = None,
 ) -> Envelope[RealtimeOut] | Response:
     now = datetime.now(UTC)
     fresh = ctx.settings.no_data_after_seconds
     if service_name is not None:
         view = await realtime.service_view(session, service_name, now=now, fresh_seconds=fresh)
+        if group_by is not None:
+            view.groups = await realtime.group_views(
+                session, service_name, group_by, now=now, fresh_seconds=fresh
+            )
         return Envelope(data=view, message="Realtime metrics retrieved successfully")
+    if group_by is not None:
+        message = "groupBy needs serviceName: the groups of one service"
+        detail = {"field": "groupBy", "message": message, "type": "value_error", "in": "query"}
+        raise InvalidField(message, details=[detail])
     rows, next_cursor = await realtime.views_page(session, limit=limit, cursor=cursor)
     return await render_off_loop(
         lambda: ListEnvelope(

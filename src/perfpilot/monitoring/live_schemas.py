@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from perfpilot.core.schemas import CamelModel
 
@@ -13,7 +13,10 @@ ServiceStatus = Literal["healthy", "degraded", "critical", "unknown"]
 
 
 class RealtimeMetrics(CamelModel):
-    """Latest value per type in its canonical unit; null when none in the last 300 s."""
+    """Latest value per registered type in its canonical unit (camelCase key); null when none
+    in the last 300 s. User-defined types appear as further keys, camelCased the same way."""
+
+    model_config = ConfigDict(extra="allow")
 
     latency: float | None = None
     throughput: float | None = None
@@ -23,6 +26,23 @@ class RealtimeMetrics(CamelModel):
     cpu: float | None = None
     error_rate: float | None = None
     success_rate: float | None = None
+    ttft: float | None = None
+    tpot: float | None = None
+    tokens_per_second: float | None = None
+    queue_depth: float | None = None
+    kv_cache_usage: float | None = None
+    requests_running: float | None = None
+    input_tokens: float | None = None
+    output_tokens: float | None = None
+    gpu_utilization: float | None = None
+
+
+class RealtimeGroup(CamelModel):
+    """The latest values of the samples whose label (the `groupBy` one) has one value."""
+
+    labels: dict[str, str] = Field(description="The groupBy label and its value")
+    metrics: RealtimeMetrics
+    last_sample_at: datetime | None = Field(description="Newest sample of any type")
 
 
 class RealtimeOut(CamelModel):
@@ -35,6 +55,12 @@ class RealtimeOut(CamelModel):
     )
     last_sample_at: datetime | None = Field(description="Newest sample of any type")
     open_alerts: int
+    groups: list[RealtimeGroup] | None = Field(
+        default=None,
+        exclude_if=lambda groups: groups is None,  # the seed's shape without groupBy
+        description="With groupBy=<label>: the same figures per value of that label, by value "
+        "(samples without the label are in no group); absent otherwise",
+    )
 
 
 class MetricStats(CamelModel):

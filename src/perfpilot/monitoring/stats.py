@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from perfpilot.metrics.units import METRIC_TYPES
+from perfpilot.metrics.units import REGISTRY
 from perfpilot.monitoring import live_repository as repo
 from perfpilot.monitoring.live_schemas import (
     AlertStats,
@@ -38,7 +38,7 @@ MAX_STALE_SECONDS = 60.0
 
 
 async def compute_stats(session: AsyncSession) -> StatsOut:
-    by_type = {t: 0 for t in METRIC_TYPES} | await repo.metric_counts(session)
+    by_type = {t: 0 for t in REGISTRY.names()} | await repo.metric_counts(session)
     rules = await repo.rule_counts(session)
     rules_by_type = {t: 0 for t in ACTION_TYPES}
     for action_type, _, n in rules:

@@ -3,14 +3,23 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import Field
+from pydantic.json_schema import SkipJsonSchema
 
 from perfpilot.core.schemas import CamelModel
 from perfpilot.metrics.schemas import MetricIn
 
 
 class OptimizeIn(MetricIn):
-    """A sample, plus `dryRun`: plan only, store and change nothing."""
+    """A sample with a value (no histogram), plus `dryRun`: plan only, store and change
+    nothing."""
 
+    histogram: SkipJsonSchema[None] = None
+    interval_seconds: SkipJsonSchema[None] = None
+    value: float = Field(
+        strict=True,
+        examples=[1500],
+        description="A JSON number, in `unit`; once canonical, finite and in the type's range",
+    )
     dry_run: bool = False
 
 

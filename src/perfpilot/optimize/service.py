@@ -19,7 +19,7 @@ from perfpilot.engine.runner import EngineRunner
 from perfpilot.engine.state_machine import AlertTransition, RuleSpec, TransitionKind
 from perfpilot.engine.windows import Sample
 from perfpilot.metrics.service import record_samples
-from perfpilot.metrics.units import METRIC_SPECS
+from perfpilot.metrics.units import REGISTRY
 from perfpilot.models import OptimizationAction, OptimizationRule
 from perfpilot.optimize.recommendations import recommend
 from perfpilot.optimize.schemas import OptimizeIn, OptimizeMetrics, OptimizeOut, PlannedAction
@@ -174,8 +174,8 @@ async def optimize(session: AsyncSession, ctx: AppContext, body: OptimizeIn) -> 
     after = improvement = None
     if primary is not None and primary.impact is not None:
         improvement = primary.impact
-        lower_better = METRIC_SPECS[body.metric_type].better == "lower"
-        after = body.value * (1 - improvement if lower_better else 1 + improvement)
+        better = REGISTRY[body.metric_type].better  # impacts exist only with a direction
+        after = body.value * (1 - improvement if better == "lower" else 1 + improvement)
     details = await recommend(session, body.service_name, body.metric_type)
     return OptimizeOut(
         optimized=any(a.status == "executed" for a in actions),

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from perfpilot.metrics.units import METRIC_TYPES
+from perfpilot.metrics.units import REGISTRY
 from perfpilot.reports import series_repository as series
 from perfpilot.reports.percentiles import (
     PROBES,
@@ -169,7 +169,7 @@ async def _other_series(
     session: AsyncSession, service_name: str, start: datetime, end: datetime, max_gap: float
 ) -> tuple[dict[str, SeriesStats], Integral]:
     """Every type but latency: throughput counted and integrated, the rest grouped."""
-    others = [t for t in METRIC_TYPES if t not in ("latency", "throughput")]
+    others = [t for t in REGISTRY.names() if t not in ("latency", "throughput")]
     stats = await series.series_stats(session, service_name, others, start, end)
     count = await series.count_samples(session, service_name, "throughput", start, end)
     stats["throughput"] = SeriesStats(count, None, None)
@@ -202,7 +202,7 @@ async def period_figures(
             _other_series(side, service_name, start, end, max_gap_seconds),
         )
     stats["latency"] = latency.stats
-    for metric in METRIC_TYPES:
+    for metric in REGISTRY.names():
         stats.setdefault(metric, EMPTY)
     basis: RequestsBasis = "none"
     total = 0

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from perfpilot.metrics.units import METRIC_SPECS, METRIC_TYPES, improvement
+from perfpilot.metrics.units import REGISTRY, improvement
 from perfpilot.reports.optimizations import IMPROVED_AT, MIN_MEASURED, tally
 from perfpilot.reports.repository import ActionGroup, RuleFirings
 from perfpilot.reports.schemas import RecommendationOut
@@ -41,7 +41,14 @@ _TREND_HINTS = {
     "cpu": "check load growth; scale up before it saturates",
     "error_rate": "inspect failing requests; a retry policy or fallback may help",
     "success_rate": "inspect failing requests; a retry policy or fallback may help",
+    "ttft": "check queueing and prefill load (queue_depth, kv_cache_usage); scale up or "
+    "route long prompts elsewhere",
+    "tpot": "check batch size and GPU saturation; scale up or switch to a smaller model",
+    "tokens_per_second": "check GPU saturation and batch settings",
+    "queue_depth": "capacity is short of demand: scale up",
+    "kv_cache_usage": "long contexts or too many concurrent requests: scale up or cap them",
 }
+_DEFAULT_HINT = "look at what changed in the service since the previous period"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +90,7 @@ def _rec(kind: str, message: str, evidence: dict[str, object]) -> Recommendation
 def trends(facts: ReportFacts) -> list[RecommendationOut]:
     out = []
     days = facts.period_seconds / 86400
-    for metric in METRIC_TYPES:
+    for metric in REGISTRY.names():
         now, before = facts.current.get(metric), facts.previous.get(metric)
         if now is None or before is None:
             continue
@@ -94,13 +101,13 @@ def trends(facts: ReportFacts) -> list[RecommendationOut]:
         change = improvement(metric, before=before.mean, after=now.mean)
         if change is None or change > -TREND_WORSE:
             continue
-        unit = METRIC_SPECS[metric].canonical
+        unit = REGISTRY[metric].canonical
         out.append(
             _rec(
                 "trend",
                 f"{metric} of {facts.service_name} got {-change:.1%} worse than in the previous "
                 f"{days:g} days (mean {before.mean:.6g} -> {now.mean:.6g} {unit}): "
-                f"{_TREND_HINTS[metric]}",
+                f"{_TREND_HINTS.get(metric, _DEFAULT_HINT)}",
                 {
                     "metricType": metric,
                     "unit": unit,
@@ -223,7 +230,7 @@ def idle_capacity(facts: ReportFacts) -> list[RecommendationOut]:
     if cap.instances is not None:  # the HPA formula the autoscaler uses
         wanted = math.ceil(cap.instances * mean / cap.target_utilization)
         suggested = max(cap.min_instances, wanted)
-    unit = METRIC_SPECS[cap.metric].canonical if cap.metric in METRIC_SPECS else ""
+    unit = REGISTRY[cap.metric].canonical if cap.metric in REGISTRY else ""
     running = f" on {cap.instances} instances" if cap.instances is not None else ""
     fewer = f"; {suggested} would do" if suggested is not None else ""
     return [

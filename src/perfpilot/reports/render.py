@@ -11,7 +11,7 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from perfpilot.metrics.units import METRIC_SPECS
+from perfpilot.metrics.units import REGISTRY
 from perfpilot.reports.chart import latency_svg
 from perfpilot.reports.schemas import ReportOut
 
@@ -106,6 +106,8 @@ def _summary_table(report: ReportOut) -> str:
         value = getattr(s, field)
         if field == "total_requests":
             label += f" <span class='muted'>({escape(s.total_requests_basis)})</span>"
+        if field.startswith("latency_p") and s.latency_percentile_basis:  # of what: say it
+            label += f" <span class='muted'>(from {escape(s.latency_percentile_basis)})</span>"
         rows.append(
             f'<tr><th>{label}</th><td class="n" align="right">{_number(value, unit)}</td></tr>'
         )
@@ -166,7 +168,7 @@ def to_html(report: ReportOut) -> str:
         marks={"p50": s.latency_p50, "p95": s.latency_p95, "p99": s.latency_p99},
     )
     title = f"{report.service_name} — {report.report_type} report"
-    unit = METRIC_SPECS["latency"].canonical
+    unit = REGISTRY["latency"].canonical
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'

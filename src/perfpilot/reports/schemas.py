@@ -9,11 +9,13 @@ from typing import Any, Literal
 from pydantic import Field
 
 from perfpilot.core.schemas import CamelModel
+from perfpilot.metrics.labels import LabelName
 from perfpilot.metrics.schemas import ServiceName
 
 ReportType = Literal["daily", "weekly", "monthly", "custom"]
 ReportFormat = Literal["json", "csv", "html"]
 RequestsBasis = Literal["throughput", "latency_samples", "none"]
+PercentileBasis = Literal["histogram", "samples"]
 
 
 class PeriodIn(CamelModel):
@@ -28,6 +30,10 @@ class ReportIn(CamelModel):
         default=None,
         description="Required for custom; daily/weekly/monthly default to the last 1/7/30 "
         "days ending now (a given period must be 1, 7 or 28-31 days long)",
+    )
+    group_by: LabelName | None = Field(
+        default=None,
+        description="A label: the summary adds `groups`, the figures per value of it",
     )
 
 
@@ -55,6 +61,21 @@ class LatencyTimeline(CamelModel):
     points: list[TimelinePoint]
 
 
+class ReportGroup(CamelModel):
+    """The period's figures of the samples whose `groupBy` label has one value."""
+
+    labels: dict[str, str]
+    sample_counts: dict[str, int]
+    averages: dict[str, float | None] = Field(
+        description="Mean of the samples per type (throughput too: not time-weighted)"
+    )
+    maxima: dict[str, float | None]
+    total_cost: float | None
+    latency_p50: float | None = Field(description="Exact, over the latency samples")
+    latency_p95: float | None
+    latency_p99: float | None
+
+
 class ReportSummary(CamelModel):
     total_requests: int = Field(
         description="Throughput (rps) integrated over the period on a one-minute grid "
@@ -79,6 +100,40 @@ class ReportSummary(CamelModel):
     sample_counts: dict[str, int]
     alert_counts: AlertCounts
     latency_timeline: LatencyTimeline
+    groups: list[ReportGroup] | None = Field(
+        default=None,
+        exclude_if=lambda groups: groups is None,  # present only when asked for
+        description="With groupBy: the figures per value of that label (samples without the "
+        "label are in no group), by value",
+    )
+    latency_percentile_basis: PercentileBasis | None = Field(
+        default=None,
+        description="What latencyP50/P95/P99 are: `histogram` (the period's latency histogram "
+        "samples merged: percentiles of the requests) or `samples` (of the pushed values)",
+    )
+    histograms: dict[str, HistogramFigures] = Field(
+        default_factory=dict, description="Per metric type with histogram samples in the period"
+    )
+    averages: dict[str, float | None] = Field(
+        default_factory=dict,
+        description="Mean of the values of every registered type with value samples in the "
+        "period, canonical unit (throughput: time-weighted); histogram types: see histograms",
+    )
+
+
+class HistogramFigures(CamelModel):
+    """A type's histogram samples over the period: buckets merged, percentiles interpolated
+    inside their bucket (Prometheus histogram_quantile): percentiles of the requests."""
+
+    basis: PercentileBasis = "histogram"
+    samples: int = Field(description="Histogram samples (intervals) in the period")
+    count: int = Field(description="Observations: the sum of their counts")
+    sum: float
+    average: float | None = Field(description="sum / count")
+    p50: float | None
+    p90: float | None
+    p95: float | None
+    p99: float | None
 
 
 class OptimizationOut(CamelModel):

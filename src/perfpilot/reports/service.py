@@ -11,11 +11,13 @@ from perfpilot.actions import repository as actions_repo
 from perfpilot.autoscaling.service import effective_config
 from perfpilot.core.errors import NotFound
 from perfpilot.core.pagination import decode_cursor, encode_cursor
-from perfpilot.metrics.units import METRIC_TYPES
+from perfpilot.metrics.units import REGISTRY, SEED_METRIC_TYPES
 from perfpilot.models import OptimizationReport
 from perfpilot.reports import repository
 from perfpilot.reports import series_repository as series
 from perfpilot.reports.aggregate import PeriodFigures, period_figures, rate, throughput_integral
+from perfpilot.reports.groups import group_figures
+from perfpilot.reports.histograms import histogram_figures
 from perfpilot.reports.optimizations import optimizations
 from perfpilot.reports.percentiles import QUANTILES
 from perfpilot.reports.periods import resolve_period, seconds_between
@@ -29,7 +31,9 @@ from perfpilot.reports.recommendations import (
 )
 from perfpilot.reports.schemas import (
     AlertCounts,
+    HistogramFigures,
     OptimizationOut,
+    PercentileBasis,
     PeriodOut,
     RecommendationOut,
     ReportIn,
@@ -40,14 +44,24 @@ from perfpilot.reports.schemas import (
 SEVERITIES = ("low", "medium", "high", "critical")
 
 
-def _summary(figures: PeriodFigures, alerts: dict[str, int]) -> ReportSummary:
+def _summary(
+    figures: PeriodFigures, alerts: dict[str, int], histograms: dict[str, HistogramFigures]
+) -> ReportSummary:
     s = figures.stats
     p = dict(zip(QUANTILES, figures.latency.percentiles or (None,) * len(QUANTILES), strict=True))
+    basis: PercentileBasis | None = "samples" if figures.latency.percentiles else None
+    average_latency = s["latency"].mean
+    latency = histograms.get("latency")
+    if latency is not None and latency.count:  # as rules: a histogram series is judged by them
+        basis = "histogram"
+        p = {0.5: latency.p50, 0.95: latency.p95, 0.99: latency.p99}
+        if average_latency is None:
+            average_latency = latency.average
     return ReportSummary(
         total_requests=figures.total_requests,
         total_requests_basis=figures.total_requests_basis,
         throughput_seconds=figures.throughput.seconds,
-        average_latency=s["latency"].mean,
+        average_latency=average_latency,
         average_throughput=figures.mean("throughput"),
         average_accuracy=s["accuracy"].mean,
         total_cost=s["cost"].total if s["cost"].count else None,
@@ -58,18 +72,25 @@ def _summary(figures: PeriodFigures, alerts: dict[str, int]) -> ReportSummary:
         latency_p99=p[0.99],
         average_memory=s["memory"].mean,
         average_cpu=s["cpu"].mean,
-        sample_counts={metric: s[metric].count for metric in METRIC_TYPES},
+        sample_counts={  # the seed's eight always, every other registered type once it has data
+            metric: s[metric].count
+            for metric in REGISTRY.names()
+            if metric in SEED_METRIC_TYPES or (metric in s and s[metric].count)
+        },
         alert_counts=AlertCounts(
             total=sum(alerts.values()),
             by_severity={severity: alerts.get(severity, 0) for severity in SEVERITIES},
         ),
         latency_timeline=figures.latency.timeline,
+        latency_percentile_basis=basis,
+        histograms=histograms,
+        averages={m: figures.mean(m) for m in REGISTRY.names() if m in s and s[m].count},
     )
 
 
 async def _capacity(session: AsyncSession, service_name: str) -> CapacityFacts | None:
     config = await effective_config(session, service_name)
-    if config.metric not in METRIC_TYPES:
+    if config.metric not in REGISTRY:
         return None
     state = await actions_repo.get_state(session, service_name)
     return CapacityFacts(
@@ -85,7 +106,7 @@ async def _previous_period(
     session: AsyncSession, service: str, start: datetime, end: datetime, *, max_gap_seconds: float
 ) -> dict[str, TypeFigures]:
     """The same figures for the period of equal length before, for trends."""
-    stats = await series.series_stats(session, service, METRIC_TYPES, start, end)
+    stats = await series.series_stats(session, service, REGISTRY.names(), start, end)
     out = {m: TypeFigures(s.count, s.mean, s.maximum) for m, s in stats.items()}
     if "throughput" in stats:  # a rate: compared time-weighted, as in the report
         integral = await throughput_integral(
@@ -109,6 +130,7 @@ async def _build(
         reader, service, start, end, max_gap_seconds=max_gap_seconds, side=side
     )
     alerts = await repository.alert_counts(reader, service, start, end)
+    histograms = await histogram_figures(reader, service, start, end)
     groups = await repository.action_groups(reader, service, start, end)
     length = end - start
     facts = ReportFacts(
@@ -134,12 +156,15 @@ async def _build(
         capacity=await _capacity(reader, service),
         alerts=sum(alerts.values()),
     )
+    summary = _summary(figures, alerts, histograms)
+    if body.group_by is not None:
+        summary.groups = await group_figures(reader, service, body.group_by, start, end)
     return OptimizationReport(
         id=uuid.uuid4(),
         service_name=service,
         report_type=body.report_type,
         period=PeriodOut(start=start, end=end).model_dump(mode="json", by_alias=True),
-        summary=_summary(figures, alerts).model_dump(mode="json", by_alias=True),
+        summary=summary.model_dump(mode="json", by_alias=True),
         optimizations=[o.model_dump(mode="json", by_alias=True) for o in optimizations(groups)],
         recommendations=[r.model_dump(mode="json", by_alias=True) for r in recommend(facts)],
         generated_at=datetime.now(UTC),

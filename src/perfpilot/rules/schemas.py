@@ -7,9 +7,11 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
 from perfpilot.core.schemas import CamelModel
+from perfpilot.engine.selectors import MAX_REGEX_LENGTH, compile_regex
+from perfpilot.metrics.labels import MAX_LABELS, LabelName
 from perfpilot.metrics.schemas import ServiceName
 from perfpilot.metrics.units import MetricType
 
@@ -18,6 +20,7 @@ Aggregation = Literal["last", "avg", "min", "max", "p50", "p90", "p95", "p99", "
 ActionType = Literal["scale_up", "scale_down", "cache_clear", "model_switch", "retry", "fallback"]
 Priority = Literal["low", "medium", "high", "critical"]
 NoData = Literal["keep", "resolve"]
+MatchOp = Literal["=", "!=", "=~", "!~"]
 
 MAX_WINDOW_SECONDS = 24 * 3600
 
@@ -26,6 +29,27 @@ def _finite(value: float | None) -> float | None:
     if value is not None and not math.isfinite(value):
         raise ValueError("must be a finite number")
     return value
+
+
+class MatcherIn(CamelModel):
+    """One label matcher, as in Prometheus: a missing label reads as ""."""
+
+    label: LabelName
+    op: MatchOp = Field(description="= and != compare; =~ and !~ match an RE2 regex")
+    value: str = Field(
+        max_length=MAX_REGEX_LENGTH,
+        description="The value, or for =~/!~ an RE2 regex that must match the whole label "
+        f"value (anchored); at most {MAX_REGEX_LENGTH} characters",
+    )
+
+    @field_validator("value")
+    @classmethod
+    def _regex_compiles(cls, value: str, info: ValidationInfo) -> str:
+        if "\x00" in value:
+            raise ValueError("must not contain NUL")
+        if info.data.get("op") in ("=~", "!~"):
+            compile_regex(value)  # ValueError: a 422 naming condition.matchers.<i>.value
+        return value
 
 
 class ConditionIn(CamelModel):
@@ -41,6 +65,18 @@ class ConditionIn(CamelModel):
     resolve_threshold: float | None = None
     keep_firing_for: float = Field(default=0, ge=0, le=MAX_WINDOW_SECONDS)
     no_data: NoData = "keep"
+    matchers: list[MatcherIn] = Field(
+        default_factory=list,
+        max_length=MAX_LABELS,
+        description="Only samples whose labels match every matcher count (default: all)",
+    )
+    group_by: list[LabelName] = Field(
+        default_factory=list,
+        max_length=MAX_LABELS,
+        description="Labels to group by: the rule keeps one window and one alert per service "
+        "and distinct value set of these labels (a label a sample lacks is left out), as "
+        "Prometheus' `by`",
+    )
 
     _check_threshold = field_validator("threshold", "resolve_threshold")(_finite)
 
@@ -60,6 +96,8 @@ class ConditionOut(CamelModel):
     resolve_threshold: float
     keep_firing_for: float
     no_data: str
+    matchers: list[dict[str, str]] = Field(default_factory=list)
+    group_by: list[str] = Field(default_factory=list)
 
 
 class ActionIn(CamelModel):

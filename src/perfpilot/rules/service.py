@@ -12,8 +12,9 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from perfpilot.core.errors import InvalidField, NotFound, validation_details
+from perfpilot.engine.selectors import selector
 from perfpilot.engine.state_machine import RuleSpec, resolve_threshold_error
-from perfpilot.metrics.units import METRIC_SPECS, UnitError, bound_error, conversion_factor
+from perfpilot.metrics.units import REGISTRY, UnitError, bound_error, conversion_factor
 from perfpilot.models import OptimizationRule
 from perfpilot.rules import repository
 from perfpilot.rules.parameters import normalise_parameters
@@ -57,13 +58,15 @@ def stored_condition(condition: ConditionIn) -> dict[str, Any]:
         metric=condition.metric,
         operator=condition.operator,
         threshold=threshold,
-        unit=METRIC_SPECS[condition.metric].canonical,
+        unit=REGISTRY[condition.metric].canonical,
         duration=condition.duration,
         aggregation=condition.aggregation,
         window=condition.window,
         resolve_threshold=resolve_threshold,
         keep_firing_for=condition.keep_firing_for,
         no_data=condition.no_data,
+        matchers=[m.model_dump() for m in condition.matchers],
+        group_by=sorted(set(condition.group_by)),
     ).model_dump(by_alias=True)
 
 
@@ -140,8 +143,9 @@ def read_rule(rule: OptimizationRule) -> StoredRule:
                 no_data=condition.no_data,  # checked by RuleSpec
                 severity=action.priority,
                 is_active=rule.is_active,
+                selector=selector(condition.matchers, condition.group_by),
             )
-        except ValueError as exc:
+        except (ValueError, KeyError) as exc:
             problem = f"condition: {exc}"
     return StoredRule(condition, action, spec, problem)
 

@@ -32,8 +32,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from perfpilot.metrics.units import METRIC_TYPES
-from perfpilot.models import PerformanceAlert, PerformanceMetric, ServiceState
+from perfpilot.metrics.units import REGISTRY
+from perfpilot.models import PerformanceAlert, PerformanceHistogram, PerformanceMetric, ServiceState
 from perfpilot.models.alerts import OPEN_STATUSES
 from perfpilot.services.status import SEVERE_SEVERITIES
 
@@ -65,13 +65,14 @@ _LIMIT = bindparam("limit", type_=Integer)
 _SERVICE = bindparam("service_name", type_=String)
 
 
-def _names_with_samples() -> CTE:
-    """Up to :limit distinct service names > :after among the samples, in order: a loose
-    index scan (a recursive step per name, each one seek)."""
-    m = PerformanceMetric
+def _names_with_samples(
+    m: type[PerformanceMetric] | type[PerformanceHistogram] = PerformanceMetric,
+) -> CTE:
+    """Up to :limit distinct service names > :after among the samples (or the histogram
+    samples), in order: a loose index scan (a recursive step per name, each one seek)."""
     smallest = select(func.min(m.service_name)).where(m.service_name > _AFTER)
     first = select(smallest.scalar_subquery().label("name"), literal(1, Integer).label("n")).cte(
-        "sample_names", recursive=True
+        "sample_names" if m is PerformanceMetric else "histogram_names", recursive=True
     )
     following = (
         select(func.min(m.service_name))
@@ -83,9 +84,10 @@ def _names_with_samples() -> CTE:
     return first.union_all(step)
 
 
-def _page(*, include_alerting: bool) -> CTE:
-    """The :limit smallest names > :after among services with samples or a desired state
-    (and, with `include_alerting`, an open alert)."""
+def _page(*, include_alerting: bool, histograms: bool = False) -> CTE:
+    """The :limit smallest names > :after among services with samples (and, with
+    `histograms`, histogram samples) or a desired state (and, with `include_alerting`, an
+    open alert)."""
     a, st = PerformanceAlert, ServiceState
     sampled = _names_with_samples()
     states = (
@@ -96,6 +98,9 @@ def _page(*, include_alerting: bool) -> CTE:
         .subquery()
     )
     arms = [select(sampled.c.name).where(sampled.c.name.is_not(None)), select(states.c.name)]
+    if histograms:
+        hist = _names_with_samples(PerformanceHistogram)
+        arms.append(select(hist.c.name).where(hist.c.name.is_not(None)))
     if include_alerting:
         for status in OPEN_STATUSES:  # one ordered range each: (status, service_name, ...)
             alerting = (
@@ -111,10 +116,21 @@ def _page(*, include_alerting: bool) -> CTE:
     return select(names.c.name).order_by(names.c.name).limit(_LIMIT).cte("page")
 
 
-def _summaries(page: CTE) -> Any:
-    """One row per service of `page`, by name: newest value and time per type, open and
-    severe alert counts, and the desired state (NULL when none)."""
-    m, a, st = PerformanceMetric, PerformanceAlert, ServiceState
+def _summaries(page: CTE, types: tuple[str, ...], hist_types: tuple[str, ...] = ()) -> Any:
+    """One row per service of `page`, by name: newest value and time of each of `types` (then
+    the newest histogram mean and time of each of `hist_types`), open and severe alert
+    counts, and the desired state (NULL when none)."""
+    m, a, st, h = PerformanceMetric, PerformanceAlert, ServiceState, PerformanceHistogram
+
+    def newest_histogram(column: Any, metric: str) -> Any:
+        return (
+            select(column)
+            .where(h.service_name == page.c.name, h.metric_type == metric, h.count > 0)
+            .order_by(h.timestamp.desc(), h.id.desc())
+            .limit(1)
+            .correlate(page)
+            .scalar_subquery()
+        )
 
     def newest(column: Any, metric: str) -> Any:
         return (
@@ -141,9 +157,12 @@ def _summaries(page: CTE) -> Any:
         )
 
     columns: list[Any] = [page.c.name]
-    for metric in METRIC_TYPES:
+    for metric in types:
         columns.append(newest(m.value, metric).label(f"{metric}_value"))
         columns.append(newest(m.timestamp, metric).label(f"{metric}_ts"))
+    for metric in hist_types:  # the interval's mean stands for a histogram sample's value
+        columns.append(newest_histogram(h.sum / h.count, metric).label(f"{metric}_hvalue"))
+        columns.append(newest_histogram(h.timestamp, metric).label(f"{metric}_hts"))
     columns += [
         open_count().label("open_alerts"),
         open_count(a.severity.in_(SEVERE)).label("severe_alerts"),
@@ -153,27 +172,44 @@ def _summaries(page: CTE) -> Any:
     return select(*columns).select_from(page).order_by(page.c.name)
 
 
-@cache
 def page_statement(*, include_alerting: bool) -> Any:
     """The one statement behind a page of services (see the module's docstring); parameters
     `after` (the last name of the previous page, "" for the first) and `limit`."""
-    return _summaries(_page(include_alerting=include_alerting))
+    return _page_statement(include_alerting, REGISTRY.names(), REGISTRY.histogram_types)
 
 
 @cache
-def _one_statement() -> Any:
-    return _summaries(select(_SERVICE.label("name")).cte("page"))
+def _page_statement(
+    include_alerting: bool, types: tuple[str, ...], hist_types: tuple[str, ...]
+) -> Any:
+    # cached per registry content: a new user type, or the first histogram sample of a
+    # type, gets a statement with its columns; none at all while no histogram was sent
+    page = _page(include_alerting=include_alerting, histograms=bool(hist_types))
+    return _summaries(page, types, hist_types)
 
 
-def _rows(result: Sequence[Any]) -> list[ServiceRow]:
+@cache
+def _one_statement(types: tuple[str, ...], hist_types: tuple[str, ...]) -> Any:
+    return _summaries(select(_SERVICE.label("name")).cte("page"), types, hist_types)
+
+
+def _rows(
+    result: Sequence[Any], types: tuple[str, ...], hist_types: tuple[str, ...] = ()
+) -> list[ServiceRow]:
     out = []
+    width = 2 * (len(types) + len(hist_types))
     for row in result:
         latest = {}
-        for i, metric in enumerate(METRIC_TYPES):
+        for i, metric in enumerate(types):
             value, ts = row[1 + 2 * i], row[2 + 2 * i]
             if ts is not None:
                 latest[metric] = Latest(float(value), ts)
-        open_alerts, severe, instances, model = row[1 + 2 * len(METRIC_TYPES) :]
+        for i, metric in enumerate(hist_types, start=len(types)):
+            value, ts = row[1 + 2 * i], row[2 + 2 * i]
+            current = latest.get(metric)
+            if ts is not None and (current is None or ts > current.timestamp):
+                latest[metric] = Latest(float(value), ts)
+        open_alerts, severe, instances, model = row[1 + width :]
         out.append(
             ServiceRow(
                 service_name=str(row[0]),
@@ -193,18 +229,21 @@ async def service_page(
 ) -> list[ServiceRow]:
     """Known services with names > `after`, by name, at most `limit`: one statement.
 
-    The rows arrive buffered; turning 1,000 of them (16 typed columns each) into ServiceRows
-    is tens of ms of CPU, done in a worker thread so the event loop keeps serving."""
-    statement = page_statement(include_alerting=include_alerting)
+    The rows arrive buffered; turning 1,000 of them (two typed columns per metric type) into
+    ServiceRows is tens of ms of CPU, done in a worker thread so the event loop keeps serving."""
+    types, hist_types = REGISTRY.names(), REGISTRY.histogram_types
+    statement = _page_statement(include_alerting, types, hist_types)
     connection = await session.connection()
     result = await connection.execute(statement, {"after": after, "limit": limit})
-    return await asyncio.to_thread(lambda: _rows(result.all()))
+    return await asyncio.to_thread(lambda: _rows(result.all(), types, hist_types))
 
 
 async def service_summary(session: AsyncSession, service_name: str) -> ServiceRow:
     """The same summary for one service (empty when nothing is known about it)."""
     params = {"service_name": service_name}
-    [row] = _rows((await session.execute(_one_statement(), params)).all())
+    types, hist_types = REGISTRY.names(), REGISTRY.histogram_types
+    statement = _one_statement(types, hist_types)
+    [row] = _rows((await session.execute(statement, params)).all(), types, hist_types)
     return row
 
 

@@ -12,7 +12,7 @@ from perfpilot.actions.serialize import action_out, state_out
 from perfpilot.alerts.service import alert_out
 from perfpilot.autoscaling.service import effective_config
 from perfpilot.core.errors import NotFound
-from perfpilot.metrics.units import METRIC_SPECS
+from perfpilot.metrics.units import REGISTRY
 from perfpilot.services import repository
 from perfpilot.services.paging import decode_name_cursor, next_cursor
 from perfpilot.services.schemas import LatestValue, ServiceDetail, ServiceSummary
@@ -25,7 +25,7 @@ def latest_values(latest: dict[str, repository.Latest], *, now: datetime) -> dic
     return {
         metric_type: LatestValue(
             value=sample.value,
-            unit=METRIC_SPECS[metric_type].canonical,
+            unit=REGISTRY[metric_type].canonical if metric_type in REGISTRY else "",
             timestamp=sample.timestamp,
             fresh=(now - sample.timestamp).total_seconds() <= FRESH_SECONDS,
         )

@@ -57,7 +57,8 @@ class AlertPayloadItem:
         }
         if self.rule_id is not None:
             labels["rule_id"] = self.rule_id
-        labels.update(self.extra_labels)
+        for key, value in self.extra_labels.items():  # never overriding the ones above
+            labels.setdefault(key, value)
         return labels
 
     def annotations(self) -> dict[str, str]:
@@ -158,6 +159,7 @@ def alert_event_payload(
         ends_at=alert.resolved_at,
         fingerprint=alert.fingerprint,
         generator_url=generator_url,
+        extra_labels=alert.labels or {},
     )
     details = {
         "alertId": str(alert.id),
@@ -175,6 +177,7 @@ def alert_event_payload(
         "resolveReason": alert.resolve_reason,
         "message": alert.message,
         "metadata": alert.meta or {},
+        "labels": alert.labels or {},
     }
     return alertmanager_payload(
         event=event, status=status, alerts=[item], perfpilot=details, external_url=external_url

@@ -151,7 +151,7 @@ def test_wildcard_rule_keeps_one_state_per_service() -> None:
     assert feed(core, 11, 50, "b") == [("pending_cleared", "b")]
     assert phase(core, service="a") is Phase.FIRING
     assert feed(core, 12, 500, "a", "cpu") == []  # other metric: untouched
-    assert set(core.export_states()) == {("r1", "a")}
+    assert set(core.export_states()) == {("r1", "a", ())}
 
 
 def test_specific_rule_ignores_other_services() -> None:
@@ -173,10 +173,12 @@ def test_rule_update_drops_pairs_it_no_longer_covers() -> None:
     core = core_with(rule(service_name=None))
     feed(core, 0, 150, "a")
     feed(core, 0, 150, "b")
-    assert core.upsert_rule(rule(service_name="a")) == [("r1", "b")]
-    assert core.upsert_rule(rule(service_name="a", metric="cpu")) == [("r1", "a")]
+    assert core.upsert_rule(rule(service_name="a")) == [("r1", "b", ())]
+    assert core.upsert_rule(rule(service_name="a", metric="cpu")) == [("r1", "a", ())]
     feed(core, 1, 150, "a", "cpu")
-    assert core.upsert_rule(rule(service_name="a", metric="cpu", is_active=False)) == [("r1", "a")]
+    assert core.upsert_rule(rule(service_name="a", metric="cpu", is_active=False)) == [
+        ("r1", "a", ())
+    ]
     assert feed(core, 2, 150, "a", "cpu") == []
     assert [r.is_active for r in core.rules()] == [False]
 
@@ -186,9 +188,9 @@ def test_remove_rule_returns_the_pairs_with_state() -> None:
     feed(core, 0, 150, "a")
     feed(core, 0, 150, "b")
     feed(core, 0, 150, "chat")
-    assert core.remove_rule("r1") == [("r1", "a"), ("r1", "b"), ("r1", "chat")]
+    assert core.remove_rule("r1") == [("r1", "a", ()), ("r1", "b", ()), ("r1", "chat", ())]
     assert core.remove_rule("r1") == []
-    assert set(core.export_states()) == {("r2", "chat")}
+    assert set(core.export_states()) == {("r2", "chat", ())}
     assert [r.rule_id for r in core.rules()] == ["r2"]
     assert core.rule("r1") is None and core.rule("r2") == rule(rule_id="r2")
 
@@ -214,14 +216,14 @@ def test_export_restore_survives_a_restart_without_duplicates() -> None:
     assert old.state_of("r2", "chat") is not None
     saved = old.export_states()
     new = core_with(*rules)
-    for (rule_id, service), data in saved.items():
+    for (rule_id, service, _), data in saved.items():
         assert new.restore(rule_id, service, data)
     new.load_samples([Sample("chat", "latency", 150, 0)])
     assert new.export_states() == saved
     assert feed(new, 30, 150) == []  # r2 already firing: no second alert
     assert feed(new, 60, 150) == [("fired", "chat")]  # r1's pending timer kept its start
-    assert not new.restore("gone", "chat", saved[("r2", "chat")])
-    assert not new.restore("r2", "embed", saved[("r2", "chat")])
+    assert not new.restore("gone", "chat", saved[("r2", "chat", ())])
+    assert not new.restore("r2", "embed", saved[("r2", "chat", ())])
     assert new.restore("r2", "chat", {"phase": "inactive"}) and new.state_of("r2", "chat") is None
 
 
