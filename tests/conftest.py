@@ -8,6 +8,7 @@ test gets a fresh app process state and empty tables.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import socket
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import fastapi.dependencies.models
 import httpx
 import pytest
 import uvicorn
@@ -31,6 +33,20 @@ from perfpilot.models import Base
 
 TEST_JWT_SECRET = "test-secret-" + "x" * 40
 PG_URL = os.environ.get("PERFPILOT_TEST_DATABASE_URL")
+
+
+@pytest.fixture(autouse=True)
+def _forget_apps_after_each_test() -> Any:
+    """FastAPI keeps, in module-level lru_caches of 4,096 entries (fastapi.dependencies.models),
+    every endpoint and dependency callable it classified; the app's own closures (docs routes,
+    per-app dependencies) hold the app. One server process makes one app, but this session
+    makes hundreds: without this, each test's app with its engine state stayed alive (2 M
+    objects by mid-suite, full collections of 3-5 s with the event loop stopped, and a 10 s
+    /healthz probe timeout in CI). Clearing the caches after each test lets its app go."""
+    yield
+    for value in vars(fastapi.dependencies.models).values():
+        if isinstance(value, functools._lru_cache_wrapper):
+            value.cache_clear()
 
 
 def _backends() -> list[Any]:

@@ -195,7 +195,7 @@ async def test_pending_timer_and_open_alert_survive_a_restart(
     t0 = recent_base()
     server, task, (app, port) = await start_server(settings)
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             s = LiveServer(base_url="", ctx=app.state.ctx, client=client)
             await make_rule(s, duration=60)
             await s.push(at(t0, 0, 6000))  # pending from t0
@@ -205,7 +205,7 @@ async def test_pending_timer_and_open_alert_survive_a_restart(
 
     server, task, (app, port) = await start_server(settings)
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             s = LiveServer(base_url="", ctx=app.state.ctx, client=client)
             await s.push(at(t0, 61, 6000))  # the timer from before the restart counts
             [alert] = await alerts(s)
@@ -216,7 +216,7 @@ async def test_pending_timer_and_open_alert_survive_a_restart(
 
     server, task, (app, port) = await start_server(settings)
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             s = LiveServer(base_url="", ctx=app.state.ctx, client=client)
             await s.push(at(t0, 70, 7000))
             [alert] = await alerts(s)  # still one alert, updated in place

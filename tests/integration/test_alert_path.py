@@ -93,7 +93,7 @@ async def test_an_alert_committed_without_its_action_gets_it_after_a_restart(
     settings = make_settings(clean_database, tmp_path)
     server, task, (app, port) = await start_server(settings)
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             s = LiveServer(base_url=str(client.base_url), ctx=app.state.ctx, client=client)
             assert (await s.client.post(s.api("/rules"), json=RULE, headers=s.auth())).is_success
             await s.push(
@@ -114,7 +114,7 @@ async def test_an_alert_committed_without_its_action_gets_it_after_a_restart(
 
     server, task, (app, port) = await start_server(settings)
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             s = LiveServer(base_url=str(client.base_url), ctx=app.state.ctx, client=client)
             s.runner.tick_now()  # the first step after the restart
             await s.settle()

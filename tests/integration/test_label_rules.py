@@ -147,7 +147,7 @@ async def test_grouped_pending_timers_survive_a_restart(
 
     async def serve() -> tuple[Any, Any, LiveServer, httpx.AsyncClient]:
         server, task, (app, port) = await start_server(settings)
-        client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}")
+        client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30)
         return server, task, LiveServer(base_url="", ctx=app.state.ctx, client=client), client
 
     server, task, s, client = await serve()

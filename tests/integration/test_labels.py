@@ -332,7 +332,7 @@ async def test_the_cardinality_limit_counts_the_label_sets_stored_before_a_resta
     for tenants, expected in ((["a", "b"], 201), (["a", "c"], 422), (["b"], 201)):
         server, task, (app, port) = await start_server(settings)
         try:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
                 s = LiveServer(base_url="", ctx=app.state.ctx, client=client)
                 response = await client.post(
                     s.api("/metrics/batch"),

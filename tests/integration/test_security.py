@@ -257,7 +257,7 @@ async def test_an_unexpected_error_is_a_500_envelope_with_the_headers(
 
     app.add_api_route(f"{API_PREFIX}/test-explode", explode, methods=["GET"])
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             response = await client.get(f"{API_PREFIX}/test-explode")
             error = assert_error(response, 500, "internal_error")
             assert (

@@ -51,21 +51,24 @@ async def test_simulate_command_pushes_metrics_and_follows_the_state(
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "perfpilot.cli", "simulate", "--url", s.base_url,
         "--token", s.token("operator"), "--service", "cli-sim", "--profile", "steady",
-        "--seed", "3", "--speed", "20", "--duration", "20",
+        "--seed", "3", "--speed", "10", "--duration", "40",
         env=os.environ | {"PERFPILOT_DATA_DIR": str(tmp_path)},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     out, _ = await asyncio.wait_for(process.communicate(), timeout=60)
     text = out.decode()
     assert process.returncode == 0, text
-    assert "Simulating cli-sim (gpt-large, steady profile, seed 3) at 20x" in text
-    assert "160 samples pushed, 0 dropped" in text
+    assert "Simulating cli-sim (gpt-large, steady profile, seed 3) at 10x" in text
+    assert "320 samples pushed, 0 dropped" in text
     assert "state v2: instances 2 -> 3" in text
     await s.settle()
     cpu = await get(s, "/metrics", serviceName="cli-sim", metricType="cpu", limit=100)
-    assert len(cpu) == 20
+    assert len(cpu) == 40
     assert all(sample["timestamp"] <= cpu[0]["timestamp"] for sample in cpu)
-    assert cpu[0]["metadata"]["instances"] == 3  # newest: the third instance serves
+    # newest: the third instance serves (it starts 5 simulated seconds after the state, which
+    # has 3.5 s of real time to arrive: the run lasts 4 s at 10x; at 20x and 20 s a loaded
+    # machine missed the 0.75 s this left)
+    assert cpu[0]["metadata"]["instances"] == 3, text
 
 
 async def test_simulate_command_rejects_bad_options(tmp_path: Path) -> None:

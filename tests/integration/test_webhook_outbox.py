@@ -70,7 +70,7 @@ async def test_event_enqueued_while_stopped_is_delivered_after_restart(
     settings = make_settings(clean_database, tmp_path, **FAST)
     server, task, (app, port) = await start_server(settings)
     ctx = app.state.ctx
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
         s = LiveServer(base_url=str(client.base_url), ctx=ctx, client=client)
         body = {"url": receiver.url, "events": ["alert.fired"]}
         created = await client.post(s.api("/webhooks"), json=body, headers=s.auth())

@@ -211,7 +211,7 @@ async def test_a_restart_with_a_narrower_allow_list_stops_deliveries_to_what_it_
         settings = make_settings(clean_database, tmp_path, **FAST, outbound_allow=allow)
         server, task, (app, port) = await start_server(settings)
         try:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
                 s = LiveServer(base_url="", ctx=app.state.ctx, client=client)
                 if not hook_id:
                     created = await post_hook(s, receiver.url)
