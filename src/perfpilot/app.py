@@ -50,6 +50,7 @@ from perfpilot.reports.router import router as reports_router
 from perfpilot.rules.router import router as rules_router
 from perfpilot.series.router import router as series_router
 from perfpilot.services.router import router as services_router
+from perfpilot.silences.router import router as silences_router
 from perfpilot.webhooks.dispatcher import WebhookDispatcher
 from perfpilot.webhooks.router import router as webhooks_router
 
@@ -196,6 +197,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(metric_types_router, prefix=API_PREFIX)
     app.include_router(rules_router, prefix=API_PREFIX)
     app.include_router(alerts_router, prefix=API_PREFIX)
+    app.include_router(silences_router, prefix=API_PREFIX)
     app.include_router(webhooks_router, prefix=API_PREFIX)
     app.include_router(services_router, prefix=API_PREFIX)
     app.include_router(actions_router, prefix=API_PREFIX)

@@ -10,6 +10,7 @@ from perfpilot.models.metric_types import UserMetricType
 from perfpilot.models.metrics import MetricSeries, MetricSeriesLabel, PerformanceMetric
 from perfpilot.models.reports import OptimizationReport
 from perfpilot.models.rules import OptimizationRule
+from perfpilot.models.silences import Silence
 from perfpilot.models.targets import ScrapeTarget
 from perfpilot.models.webhooks import Webhook, WebhookDelivery
 
@@ -30,6 +31,7 @@ __all__ = [
     "RuleEvaluationState",
     "ScrapeTarget",
     "ServiceState",
+    "Silence",
     "UserMetricType",
     "Webhook",
     "WebhookDelivery",

@@ -1,0 +1,42 @@
+"""silences (DESIGN §13): windows in which matching alerts notify nobody and run no action
+
+Revision ID: 7a1d5e3c9b20
+Revises: 4c8e2f6a9b13
+Create Date: 2026-12-01 03:30:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+
+revision: str = "7a1d5e3c9b20"
+down_revision: str | Sequence[str] | None = "4c8e2f6a9b13"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
+
+
+def upgrade() -> None:
+    op.create_table(
+        "ai_silences",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("matchers", JSON, nullable=False),
+        sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("ends_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.String(length=200), nullable=False),
+        sa.Column("comment", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expired_by", sa.String(length=200), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_silences_ends_at", "ai_silences", ["ends_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_silences_ends_at", table_name="ai_silences")
+    op.drop_table("ai_silences")
