@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from perfpilot import __version__
 from perfpilot.actions.coordinator import ActionCoordinator
 from perfpilot.actions.router import router as actions_router
+from perfpilot.alertmanager.sender import AlertmanagerSender
 from perfpilot.alerts.router import router as alerts_router
 from perfpilot.apidocs.router import install_docs
 from perfpilot.autoscaling.router import router as autoscaling_router
@@ -149,6 +150,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         await scraper.start()
         collection.scraper = scraper
         ctx.loops["scraper"] = scraper
+        forwarder = AlertmanagerSender(
+            sessionmaker=ctx.sessionmaker, readers=ctx.readers, settings=settings
+        )
+        forwarder.start()
+        ctx.loops["alertmanager"] = forwarder
         retention = RetentionLoop(ctx.engine, settings)
         retention.start()
         ctx.loops["retention"] = retention
@@ -169,6 +175,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             await runner.drain()
             await runner.stop()
             await retention.stop()
+            await forwarder.stop()
             await registry.stop()
             await webhooks.stop()
             if checkpointer is not None:

@@ -1,4 +1,4 @@
-"""silences (DESIGN §13): windows in which matching alerts notify nobody and run no action
+"""notifications (DESIGN §13): silences, what each Alertmanager was told
 
 Revision ID: 7a1d5e3c9b20
 Revises: 4c8e2f6a9b13
@@ -35,8 +35,24 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_silences_ends_at", "ai_silences", ["ends_at"])
+    op.create_table(
+        "ai_alertmanager_notices",
+        sa.Column("target", sa.String(length=16), nullable=False),
+        sa.Column("alert_id", sa.Uuid(), nullable=False),
+        sa.Column("last_sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("ended_sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(["alert_id"], ["ai_performance_alerts.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("target", "alert_id"),
+    )
+    op.create_index(
+        "ix_am_notices_target_ended", "ai_alertmanager_notices", ["target", "ended_sent_at"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_am_notices_target_ended", table_name="ai_alertmanager_notices")
+    op.drop_table("ai_alertmanager_notices")
     op.drop_index("ix_silences_ends_at", table_name="ai_silences")
     op.drop_table("ai_silences")
