@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from perfpilot import __version__
 from perfpilot.actions.coordinator import ActionCoordinator
 from perfpilot.actions.router import router as actions_router
+from perfpilot.alertmanager.router import router as alertmanager_router
 from perfpilot.alertmanager.sender import AlertmanagerSender
 from perfpilot.alerts.router import router as alerts_router
 from perfpilot.apidocs.router import install_docs
@@ -205,6 +206,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(rules_router, prefix=API_PREFIX)
     app.include_router(alerts_router, prefix=API_PREFIX)
     app.include_router(silences_router, prefix=API_PREFIX)
+    app.include_router(alertmanager_router, prefix=API_PREFIX)
     app.include_router(webhooks_router, prefix=API_PREFIX)
     app.include_router(services_router, prefix=API_PREFIX)
     app.include_router(actions_router, prefix=API_PREFIX)

@@ -2,7 +2,7 @@
 
 from perfpilot.core.db import Base
 from perfpilot.models.actions import OptimizationAction, ServiceState
-from perfpilot.models.alertmanager import AlertmanagerNotice
+from perfpilot.models.alertmanager import AlertmanagerBinding, AlertmanagerNotice
 from perfpilot.models.alerts import PerformanceAlert, RuleEvaluationState
 from perfpilot.models.autoscaling import GLOBAL_SCOPE, AutoscalingConfig
 from perfpilot.models.histograms import PerformanceHistogram
@@ -18,6 +18,7 @@ from perfpilot.models.webhooks import Webhook, WebhookDelivery
 __all__ = [
     "GLOBAL_SCOPE",
     "IDEMPOTENCY_KEY_TTL",
+    "AlertmanagerBinding",
     "AlertmanagerNotice",
     "AutoscalingConfig",
     "Base",

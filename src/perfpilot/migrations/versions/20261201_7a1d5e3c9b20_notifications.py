@@ -1,4 +1,4 @@
-"""notifications (DESIGN §13): silences, what each Alertmanager was told
+"""notifications (DESIGN §13): silences, what each Alertmanager was told, bindings
 
 Revision ID: 7a1d5e3c9b20
 Revises: 4c8e2f6a9b13
@@ -46,6 +46,23 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["alert_id"], ["ai_performance_alerts.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("target", "alert_id"),
     )
+    op.create_table(
+        "ai_alertmanager_bindings",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("matchers", JSON, nullable=False),
+        sa.Column("service_name", sa.String(length=100), nullable=True),
+        sa.Column("service_label", sa.String(length=64), nullable=False),
+        sa.Column("action", JSON, nullable=False),
+        sa.Column("metric", sa.String(length=32), nullable=True),
+        sa.Column("aggregation", sa.String(length=8), nullable=False),
+        sa.Column("window", sa.Double(), nullable=False),
+        sa.Column("is_active", sa.Boolean(), nullable=False),
+        sa.Column("last_executed", JSON, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
     op.create_index(
         "ix_am_notices_target_ended", "ai_alertmanager_notices", ["target", "ended_sent_at"]
     )
@@ -54,5 +71,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_am_notices_target_ended", table_name="ai_alertmanager_notices")
     op.drop_table("ai_alertmanager_notices")
+    op.drop_table("ai_alertmanager_bindings")
     op.drop_index("ix_silences_ends_at", table_name="ai_silences")
     op.drop_table("ai_silences")
