@@ -20,6 +20,7 @@ from tests.conftest import LiveServer
 from tests.external import missing_program
 
 SERVICE = "chat-service"
+AM_LABELS = {"alertname": "HighLatency", "service": SERVICE, "severity": "critical"}
 SETTLE, WINDOW = 1.0, 3.0  # impact: settle, then measure over this window (seconds)
 
 
@@ -201,12 +202,14 @@ async def test_real_alertmanager_triggers_bound_action_once_and_impact_is_measur
         async with httpx.AsyncClient(timeout=5) as client:  # as Prometheus posts it
             posted = await client.post(
                 f"{am.url}/api/v2/alerts",
-                json=[{
-                    "labels": {"alertname": "HighLatency", "service": SERVICE, "severity": "critical"},
-                    "annotations": {"summary": "p95 above 2s"},
-                    "startsAt": t0.isoformat(),
-                }],
-            )  # fmt: skip
+                json=[
+                    {
+                        "labels": AM_LABELS,
+                        "annotations": {"summary": "p95 above 2s"},
+                        "startsAt": t0.isoformat(),
+                    }
+                ],
+            )
             assert posted.status_code == 200, posted.text
 
         [action] = await eventually(lambda: actions(s))
@@ -242,12 +245,14 @@ async def test_real_alertmanager_triggers_bound_action_once_and_impact_is_measur
         async with httpx.AsyncClient(timeout=5) as client:
             ended = await client.post(
                 f"{am.url}/api/v2/alerts",
-                json=[{
-                    "labels": {"alertname": "HighLatency", "service": SERVICE, "severity": "critical"},
-                    "startsAt": t0.isoformat(),
-                    "endsAt": datetime.now(UTC).isoformat(),
-                }],
-            )  # fmt: skip
+                json=[
+                    {
+                        "labels": AM_LABELS,
+                        "startsAt": t0.isoformat(),
+                        "endsAt": datetime.now(UTC).isoformat(),
+                    }
+                ],
+            )
             assert ended.status_code == 200
         await eventually(lambda: _resolved(s))
         rows = await eventually(lambda: _two(s))
