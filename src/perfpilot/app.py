@@ -54,6 +54,7 @@ from perfpilot.series.router import router as series_router
 from perfpilot.services.router import router as services_router
 from perfpilot.silences.router import router as silences_router
 from perfpilot.webhooks.dispatcher import WebhookDispatcher
+from perfpilot.webhooks.group_flusher import GroupFlusher
 from perfpilot.webhooks.router import router as webhooks_router
 
 log = structlog.get_logger("perfpilot.app")
@@ -126,6 +127,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         )
         webhooks.start()
         ctx.loops["webhooks"] = webhooks
+        groups = GroupFlusher(
+            sessionmaker=ctx.sessionmaker, readers=ctx.readers, on_flushed=webhooks.notify
+        )
+        groups.start()
+        ctx.loops["webhook_groups"] = groups
         runner = EngineRunner(
             sessionmaker=ctx.sessionmaker,
             readers=ctx.readers,
@@ -178,6 +184,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             await retention.stop()
             await forwarder.stop()
             await registry.stop()
+            await groups.stop()
             await webhooks.stop()
             if checkpointer is not None:
                 await checkpointer.stop()

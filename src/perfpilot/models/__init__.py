@@ -13,7 +13,7 @@ from perfpilot.models.reports import OptimizationReport
 from perfpilot.models.rules import OptimizationRule
 from perfpilot.models.silences import Silence
 from perfpilot.models.targets import ScrapeTarget
-from perfpilot.models.webhooks import Webhook, WebhookDelivery
+from perfpilot.models.webhooks import Webhook, WebhookDelivery, WebhookGroup
 
 __all__ = [
     "GLOBAL_SCOPE",
@@ -38,4 +38,5 @@ __all__ = [
     "UserMetricType",
     "Webhook",
     "WebhookDelivery",
+    "WebhookGroup",
 ]

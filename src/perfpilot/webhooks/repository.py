@@ -68,13 +68,30 @@ async def delete_webhook(session: AsyncSession, webhook: Webhook) -> None:
 
 async def active_subscriptions(
     session: AsyncSession,
-) -> list[tuple[uuid.UUID, list[str], str | None, str, str]]:
-    """(id, events, service_name, url, secret) of every active subscription."""
-    query = select(_w.id, _w.events, _w.service_name, _w.url, _w.secret).where(
-        _w.is_active.is_(True)
-    )
+) -> list[tuple[uuid.UUID, list[str], str | None, str, str, list[str], float, float]]:
+    """(id, events, service_name, url, secret, group_by, group_wait, group_interval) of
+    every active subscription."""
+    query = select(
+        _w.id,
+        _w.events,
+        _w.service_name,
+        _w.url,
+        _w.secret,
+        _w.group_by,
+        _w.group_wait,
+        _w.group_interval,
+    ).where(_w.is_active.is_(True))
     return [
-        (r.id, list(r.events or ()), r.service_name, r.url, r.secret)
+        (
+            r.id,
+            list(r.events or ()),
+            r.service_name,
+            r.url,
+            r.secret,
+            list(r.group_by or ()),
+            float(r.group_wait),
+            float(r.group_interval),
+        )
         for r in await session.execute(query)
     ]
 

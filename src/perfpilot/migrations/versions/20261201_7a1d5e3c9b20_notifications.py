@@ -1,4 +1,5 @@
-"""notifications (DESIGN §13): silences, what each Alertmanager was told, bindings
+"""notifications (DESIGN §13): silences, what each Alertmanager was told, bindings,
+webhook grouping
 
 Revision ID: 7a1d5e3c9b20
 Revises: 4c8e2f6a9b13
@@ -63,12 +64,41 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
+    op.add_column(
+        "ai_webhooks", sa.Column("group_by", JSON, server_default=sa.text("'[]'"), nullable=False)
+    )
+    op.add_column(
+        "ai_webhooks",
+        sa.Column("group_wait", sa.Double(), server_default=sa.text("0"), nullable=False),
+    )
+    op.add_column(
+        "ai_webhooks",
+        sa.Column("group_interval", sa.Double(), server_default=sa.text("300"), nullable=False),
+    )
+    op.create_table(
+        "ai_webhook_groups",
+        sa.Column("webhook_id", sa.Uuid(), nullable=False),
+        sa.Column("group_key", sa.String(length=64), nullable=False),
+        sa.Column("group_labels", JSON, nullable=False),
+        sa.Column("items", JSON, nullable=False),
+        sa.Column("flush_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_flushed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["webhook_id"], ["ai_webhooks.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("webhook_id", "group_key"),
+    )
+    op.create_index("ix_webhook_groups_flush_at", "ai_webhook_groups", ["flush_at"])
     op.create_index(
         "ix_am_notices_target_ended", "ai_alertmanager_notices", ["target", "ended_sent_at"]
     )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_webhook_groups_flush_at", table_name="ai_webhook_groups")
+    op.drop_table("ai_webhook_groups")
+    with op.batch_alter_table("ai_webhooks") as batch:
+        batch.drop_column("group_interval")
+        batch.drop_column("group_wait")
+        batch.drop_column("group_by")
     op.drop_index("ix_am_notices_target_ended", table_name="ai_alertmanager_notices")
     op.drop_table("ai_alertmanager_notices")
     op.drop_table("ai_alertmanager_bindings")
