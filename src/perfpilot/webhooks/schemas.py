@@ -149,6 +149,10 @@ class WebhookOut(CamelModel):
 
 class WebhookCreated(WebhookOut):
     secret: str = Field(description="Shown this once; store it to verify signatures")
+    standard_secret: str = Field(
+        description="The same secret in Standard Webhooks form (whsec_<base64>), for "
+        "verifying webhook-signature with a Standard Webhooks library; shown this once"
+    )
 
 
 class DeliveryOut(CamelModel):

@@ -42,7 +42,7 @@ from perfpilot.webhooks.schemas import (
     WebhookOut,
     WebhookUpdate,
 )
-from perfpilot.webhooks.signing import generate_secret
+from perfpilot.webhooks.signing import generate_secret, standard_secret
 
 # Other replicas' subscription changes reach this process's cache within this many seconds;
 # this process's own changes invalidate it on commit.
@@ -375,7 +375,9 @@ def webhook_out(webhook: Webhook, *, reveal_url: bool = True) -> WebhookOut:
 
 
 def webhook_created(webhook: Webhook, secret: str) -> WebhookCreated:
-    return WebhookCreated(**webhook_out(webhook).model_dump(), secret=secret)
+    return WebhookCreated(
+        **webhook_out(webhook).model_dump(), secret=secret, standard_secret=standard_secret(secret)
+    )
 
 
 # "HTTP 503: <start of the receiver's body>": the status is ours to show, the body is not
