@@ -274,3 +274,42 @@ async def _resolved(s: LiveServer) -> bool:
 async def _two(s: LiveServer) -> list[dict[str, Any]] | None:
     rows = await actions(s)
     return rows if len(rows) == 2 else None
+
+
+async def test_silenced_received_alert_runs_its_action_when_the_silence_ends(
+    live_server: LiveServer,
+) -> None:
+    s = live_server
+    await bind(s)
+    made = await s.client.post(
+        s.api("/silences"),
+        json={
+            "matchers": [{"label": "alertname", "op": "=", "value": "HighLatency"}],
+            "endsAt": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
+            "comment": "maintenance",
+        },
+        headers=s.auth("operator"),
+    )
+    assert made.status_code == 201, made.text
+    starts = (datetime.now(UTC) - timedelta(seconds=5)).isoformat()
+    url = s.api("/alertmanager/webhook")
+    got = await s.client.post(
+        url, json=payload("firing", starts_at=starts), headers=s.auth("operator")
+    )
+    assert got.json()["data"]["opened"] == 1 and got.json()["data"]["actions"] == []
+    [alert] = await am_alerts(s)
+    assert alert["silencedBy"] == [made.json()["data"]["id"]]
+    s.runner.tick_now()
+    await s.settle()
+    assert await actions(s) == []
+
+    gone = await s.client.delete(
+        s.api(f"/silences/{made.json()['data']['id']}"), headers=s.auth("operator")
+    )
+    assert gone.status_code == 200
+    s.runner.tick_now()
+    await s.settle()
+    [action] = await actions(s)
+    assert action["status"] == "executed" and action["alertId"] == alert["id"]
+    [alert] = await am_alerts(s)
+    assert alert["silencedBy"] == []

@@ -232,3 +232,22 @@ async def _resolved(
             session, alert.id, at=now.timestamp()
         )
         tally.actions.extend(reverted)
+
+
+def is_received(alert: PerformanceAlert) -> bool:
+    return (alert.meta or {}).get("source") == SOURCE
+
+
+async def resume_bound_action(
+    session: AsyncSession, alert_id: uuid.UUID, *, coordinator: ActionCoordinator
+) -> OptimizationAction | None:
+    """Run the action a silence held back for a received alert that is still active (the
+    engine calls this when the silence ends); None when there is nothing to run."""
+    alert = await alert_repo.get_alert(session, alert_id)
+    if alert is None or alert.status != "active" or not is_received(alert):
+        return None
+    raw = (alert.meta or {}).get("bindingId")
+    binding = await session.get(AlertmanagerBinding, uuid.UUID(str(raw))) if raw else None
+    if binding is None or not binding.is_active:
+        return None
+    return await _act(session, binding, alert, now=datetime.now(UTC), coordinator=coordinator)

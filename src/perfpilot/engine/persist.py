@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from perfpilot.actions.coordinator import ActionCoordinator, FiringPair
 from perfpilot.actions.serialize import action_out
+from perfpilot.alertmanager.intake import is_received, resume_bound_action
 from perfpilot.alerts import repository as alert_repo
 from perfpilot.alerts import service as alerts
 from perfpilot.engine.core import EvaluationCore, Pair
@@ -175,6 +176,22 @@ class StepWriter:
                 if resumed_spec is not None:
                     to_act.append((resumed_spec, alert, now))
             await self._act(step, to_act, resolved, scope)
+            for alert in resumed:
+                if is_received(alert):  # from Alertmanager: its binding's action
+                    await self._resume_received(alert.id)
+
+    async def _resume_received(self, alert_id: uuid.UUID) -> None:
+        actions = self.actions
+        assert actions is not None
+        try:
+            async with self._sessionmaker() as session, session.begin():
+                done = await resume_bound_action(session, alert_id, coordinator=actions)
+        except Exception as exc:  # logged and counted, as any action that fails alone
+            self._telemetry.engine_failures.labels(stage="actions").inc()
+            log.error("engine_actions_dropped", alert_id=str(alert_id), error=repr(exc))
+            return
+        if done is not None:
+            actions.track(done)
 
     async def _act(
         self,
