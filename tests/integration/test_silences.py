@@ -141,6 +141,17 @@ async def test_silence_mutes_webhook_and_action_then_both_resume(
     again = await s.client.delete(s.api(f"/silences/{made['id']}"), headers=s.auth("operator"))
     assert again.status_code == 409
 
+    # reports count silenced alerts apart
+    for service, silenced in ((QUIET, 1), (LOUD, 0)):
+        report = await s.client.post(
+            s.api("/reports"),
+            json={"serviceName": service, "reportType": "daily"},
+            headers=s.auth("operator"),
+        )
+        assert report.status_code == 201, report.text
+        counts = report.json()["data"]["summary"]["alertCounts"]
+        assert (counts["total"], counts["silenced"]) == (1, silenced)
+
 
 async def test_silence_created_while_alert_open_stops_repeats_and_resolve_notice(
     live_server: LiveServer, receiver: WebhookReceiver

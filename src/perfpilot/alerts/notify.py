@@ -27,6 +27,7 @@ async def emit_alert_event(
     silences = await silenced_by(session, alert, datetime.now(UTC))
     if silences:
         meta["silencedBy"] = silences
+        meta["wasSilenced"] = True  # for good: reports count silenced alerts apart
         if event == FIRED:
             meta["mutedFiring"] = meta["mutedAction"] = True
         alert.meta = meta

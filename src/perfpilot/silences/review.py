@@ -17,6 +17,7 @@ from perfpilot.silences.matching import alert_labels, silencing, unended_silence
 SILENCED_BY = "silencedBy"
 MUTED_FIRING = "mutedFiring"  # its alert.fired was held back
 MUTED_ACTION = "mutedAction"  # its action was held back
+WAS_SILENCED = "wasSilenced"  # kept after the silence ends: reports count these apart
 
 
 def is_silenced(alert: PerformanceAlert) -> bool:
@@ -38,7 +39,7 @@ async def review_silences(
         if ids:
             muted.add(alert.id)
             if meta.get(SILENCED_BY) != ids:
-                alert.meta = {**meta, SILENCED_BY: ids}
+                alert.meta = {**meta, SILENCED_BY: ids, WAS_SILENCED: True}
             continue
         muted.discard(alert.id)
         if SILENCED_BY not in meta and MUTED_FIRING not in meta and MUTED_ACTION not in meta:
