@@ -141,6 +141,12 @@ async def test_alert_reaches_each_alertmanager_stays_while_open_and_ends_on_reso
             # gone well before a firing post could expire: the end itself was delivered
             for am in pair:
                 await eventually(lambda am=am: _gone(am, alert_id), timeout=2 * RESEND)
+
+            # an alert received from Alertmanager is never sent back to it (it would loop)
+            await _receive_one(s)
+            sender = s.ctx.loops["alertmanager"]
+            assert await sender.send_due(pair[0].url) == 0
+            assert await pair[0].alerts() == []
     finally:
         for am in pair:
             am.stop()
@@ -174,3 +180,26 @@ async def _find(am: AlertmanagerProcess, alert_id: str) -> dict[str, Any] | None
 
 async def _gone(am: AlertmanagerProcess, alert_id: str) -> bool:
     return of_alert(await am.alerts(), alert_id) is None
+
+
+async def _receive_one(s: LiveServer) -> None:
+    bound = await s.client.post(
+        s.api("/alertmanager/bindings"),
+        json={
+            "name": "external",
+            "matchers": [{"label": "alertname", "op": "=", "value": "External"}],
+            "action": {"type": "cache_clear"},
+        },
+        headers=s.auth(),
+    )
+    assert bound.status_code == 201, bound.text
+    alert = {
+        "status": "firing",
+        "labels": {"alertname": "External", "service": SERVICE},
+        "annotations": {},
+        "startsAt": datetime.now(UTC).isoformat(),
+        "fingerprint": "00aa11bb22cc33dd",
+    }
+    body = {"version": "4", "status": "firing", "alerts": [alert]}
+    got = await s.client.post(s.api("/alertmanager/webhook"), json=body, headers=s.auth("operator"))
+    assert got.status_code == 200 and got.json()["data"]["opened"] == 1, got.text

@@ -8,7 +8,8 @@ alert and whether its end was delivered. A down Alertmanager is retried with bac
 back, gets every alert that is open then plus the ends it missed; each Alertmanager of an HA
 pair is tracked separately, so each gets every alert. Several Perfpilot replicas may all send:
 Alertmanager deduplicates identical alerts, so that costs traffic, not correctness.
-Silenced alerts (silences/) are not sent."""
+Silenced alerts (silences/) are not sent, nor alerts received from Alertmanager (they would
+come back through its routes as new alerts)."""
 
 from __future__ import annotations
 
@@ -105,7 +106,8 @@ class AlertmanagerSender:
                 for a in await notices.due_firing(
                     session, target, resend_before=resend_before, limit=BATCH
                 )
-                if not is_silenced(a)
+                # received from an Alertmanager: sending them back would loop
+                if not is_silenced(a) and (a.meta or {}).get("source") != "alertmanager"
             ]
             ended = list(await notices.due_ended(session, target, limit=BATCH))
         if not firing and not ended:
