@@ -8,7 +8,7 @@ import uuid
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import Engine
@@ -22,6 +22,9 @@ SilenceState = Literal["pending", "active", "expired"]
 # Other replicas' silence changes reach this process within this many seconds; this
 # process's own changes invalidate the cache on commit.
 SILENCE_CACHE_TTL_SECONDS = 1.0
+# silences that ended this recently stay in the cache: the engine's next ticks still look at
+# open alerts, to resume those the silence held back
+RECENTLY_ENDED = timedelta(seconds=300)
 
 
 def silence_state(starts_at: datetime, ends_at: datetime, now: datetime) -> SilenceState:
@@ -88,7 +91,8 @@ class _SilenceCache:
         if items is not None and time.monotonic() - self._loaded_at < SILENCE_CACHE_TTL_SECONDS:
             return items
         generation = self._generation
-        items = [silence_rule(row) for row in await repository.unended(session, now)]
+        rows = await repository.unended(session, now - RECENTLY_ENDED)
+        items = [silence_rule(row) for row in rows]
         if generation == self._generation:
             self._items, self._loaded_at = items, time.monotonic()
         return items
@@ -107,7 +111,8 @@ def _cache_for(session: AsyncSession) -> _SilenceCache:
 
 
 async def unended_silences(session: AsyncSession, now: datetime) -> list[SilenceRule]:
-    """Silences not ended at `now` (pending or active), from the cache."""
+    """Silences not ended at `now` (pending or active) or ended within RECENTLY_ENDED, from
+    the cache (SilenceRule.silences checks the time)."""
     return await _cache_for(session).get(session, now)
 
 

@@ -29,9 +29,9 @@ async def review_silences(
 ) -> list[PerformanceAlert]:
     """Bring open alerts' silencedBy up to date (updating `muted`, the ids of silenced open
     alerts); returns the alerts whose held-back action should run now."""
-    rules = await unended_silences(session, now)
-    # with no silence left, only alerts still marked need a look; `muted` knows the engine's
-    # own, but not those received from Alertmanager, so the open alerts are read (per tick)
+    rules = await unended_silences(session, now)  # recently ended ones included
+    if not rules and not muted:
+        return []  # no silence for minutes: nothing can be marked or held back
     resume: list[PerformanceAlert] = []
     for alert in await alert_repo.open_alerts(session):
         meta = dict(alert.meta or {})
