@@ -6,9 +6,9 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from perfpilot.alertmanager import repository
 from perfpilot.alertmanager.schemas import BindingIn, BindingOut
 from perfpilot.core.errors import NotFound
 from perfpilot.engine.selectors import Matcher
@@ -41,23 +41,18 @@ async def create_binding(session: AsyncSession, body: BindingIn) -> Alertmanager
         created_at=now,
         updated_at=now,
     )
-    session.add(binding)
-    await session.flush()
+    await repository.add_binding(session, binding)
     return binding
 
 
 async def list_bindings(
     session: AsyncSession, *, active_only: bool = False
 ) -> Sequence[AlertmanagerBinding]:
-    query = select(AlertmanagerBinding)
-    if active_only:
-        query = query.where(AlertmanagerBinding.is_active.is_(True))
-    query = query.order_by(AlertmanagerBinding.created_at, AlertmanagerBinding.id)
-    return (await session.execute(query)).scalars().all()
+    return await repository.list_bindings(session, active_only=active_only)
 
 
 async def get_binding(session: AsyncSession, binding_id: uuid.UUID) -> AlertmanagerBinding:
-    binding = await session.get(AlertmanagerBinding, binding_id)
+    binding = await repository.get_binding(session, binding_id)
     if binding is None:
         raise NotFound(f"Binding {binding_id} not found")
     return binding
@@ -65,8 +60,7 @@ async def get_binding(session: AsyncSession, binding_id: uuid.UUID) -> Alertmana
 
 async def delete_binding(session: AsyncSession, binding_id: uuid.UUID) -> AlertmanagerBinding:
     binding = await get_binding(session, binding_id)
-    await session.delete(binding)
-    await session.flush()
+    await repository.delete_binding(session, binding)
     return binding
 
 

@@ -14,13 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from perfpilot.actions.coordinator import ActionCoordinator
 from perfpilot.actions.executor import Proposal
-from perfpilot.alertmanager.bindings import binding_matches, list_bindings
+from perfpilot.alertmanager import repository
+from perfpilot.alertmanager.bindings import binding_matches
 from perfpilot.alertmanager.schemas import AmAlert, AmWebhook, IntakeOut
 from perfpilot.alerts import repository as alert_repo
 from perfpilot.alerts import service as alerts
@@ -72,7 +72,7 @@ async def receive(
 ) -> IntakeOut:
     """Apply one notification in the caller's transaction."""
     tally = _Tally()
-    bindings = await list_bindings(session, active_only=True)
+    bindings = await repository.list_bindings(session, active_only=True)
     now = datetime.now(UTC)
     for item in payload.alerts:
         if item.status == "firing":
@@ -97,13 +97,6 @@ async def receive(
     )
 
 
-async def _seen(session: AsyncSession, fingerprint: str, starts_at: datetime) -> bool:
-    query = select(PerformanceAlert.id).where(
-        PerformanceAlert.fingerprint == fingerprint, PerformanceAlert.triggered_at == starts_at
-    )
-    return (await session.execute(query.limit(1))).first() is not None
-
-
 async def _firing(
     session: AsyncSession,
     item: AmAlert,
@@ -119,7 +112,7 @@ async def _firing(
         existing.last_evaluated_at = now
         tally.duplicates += 1
         return
-    if await _seen(session, fingerprint, item.starts_at):
+    if await repository.seen_alert(session, fingerprint, item.starts_at):
         tally.duplicates += 1  # a re-send after it was resolved here
         return
     binding = next((b for b in bindings if binding_matches(b, item.labels)), None)
@@ -247,7 +240,7 @@ async def resume_bound_action(
     if alert is None or alert.status != "active" or not is_received(alert):
         return None
     raw = (alert.meta or {}).get("bindingId")
-    binding = await session.get(AlertmanagerBinding, uuid.UUID(str(raw))) if raw else None
+    binding = await repository.get_binding(session, uuid.UUID(str(raw))) if raw else None
     if binding is None or not binding.is_active:
         return None
     return await _act(session, binding, alert, now=datetime.now(UTC), coordinator=coordinator)

@@ -22,7 +22,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from perfpilot import __version__
-from perfpilot.alertmanager import notices
+from perfpilot.alertmanager import repository as notices
 from perfpilot.alertmanager.forward import postable_alert, target_key
 from perfpilot.core.config import Settings
 from perfpilot.core.db import set_writer_role, utcnow

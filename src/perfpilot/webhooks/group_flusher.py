@@ -8,11 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from perfpilot.core.db import set_writer_role, utcnow
-from perfpilot.models import WebhookGroup
 from perfpilot.webhooks import repository
 from perfpilot.webhooks.payloads import encode_body, grouped_payload
 from perfpilot.webhooks.service import delivery_row
@@ -70,8 +68,7 @@ class GroupFlusher:
 
     async def _any_due(self) -> bool:
         async with self._readers() as session:
-            query = select(WebhookGroup.webhook_id).where(WebhookGroup.flush_at <= utcnow())
-            return (await session.execute(query.limit(1))).first() is not None
+            return await repository.any_group_due(session, now=utcnow())
 
     async def flush_due(self) -> int:
         """Write one delivery per due group; returns how many."""
@@ -79,14 +76,7 @@ class GroupFlusher:
             return 0
         now = utcnow()
         async with self._sessionmaker() as session, session.begin():
-            query = (
-                select(WebhookGroup)
-                .where(WebhookGroup.flush_at <= now)
-                .order_by(WebhookGroup.flush_at)
-                .limit(BATCH)
-                .with_for_update(skip_locked=True)
-            )
-            groups = (await session.execute(query)).scalars().all()
+            groups = await repository.claim_due_groups(session, now=now, limit=BATCH)
             rows = []
             for group in groups:
                 items = list(group.items or [])

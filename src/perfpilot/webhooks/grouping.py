@@ -13,12 +13,10 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 import orjson
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from perfpilot.core.db import utcnow
-from perfpilot.models import WebhookGroup
+from perfpilot.webhooks import repository
 from perfpilot.webhooks.payloads import DEFAULT_GROUP_BY
 
 
@@ -56,19 +54,7 @@ async def add_to_group(
     """Add one alert event to its group, in the caller's transaction."""
     [alert] = payload["alerts"]
     key, group_labels = group_of(alert.get("labels", {}), target.group_by)
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    await session.execute(
-        insert(WebhookGroup)
-        .values(
-            webhook_id=target.id, group_key=key, group_labels=group_labels, items=[], flush_at=None
-        )
-        .on_conflict_do_nothing(index_elements=["webhook_id", "group_key"])
-    )
-    row = await session.get(
-        WebhookGroup, (target.id, key), with_for_update=True, populate_existing=True
-    )
-    assert row is not None
+    row = await repository.locked_group(session, target.id, key, group_labels)
     now = utcnow()
     item = {"event": event, "alert": alert, "perfpilot": payload.get("perfpilot", {})}
     row.items = [*(row.items or []), item]

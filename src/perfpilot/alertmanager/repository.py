@@ -1,4 +1,5 @@
-"""SQL for what each Alertmanager was told (ai_alertmanager_notices)."""
+"""SQL for the Alertmanager integration: what each Alertmanager was told (notices), bindings,
+and received alerts."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from perfpilot.models import AlertmanagerNotice, PerformanceAlert
+from perfpilot.models import AlertmanagerBinding, AlertmanagerNotice, PerformanceAlert
 from perfpilot.models.alerts import OPEN_STATUSES
 
 _n = AlertmanagerNotice
@@ -95,3 +96,39 @@ async def record(
         await session.execute(
             update(_n).where(_n.target == target, _n.alert_id.in_(ended)).values(**values)
         )
+
+
+# --- bindings and received alerts ------------------------------------------------------------
+
+
+async def list_bindings(
+    session: AsyncSession, *, active_only: bool = False
+) -> Sequence[AlertmanagerBinding]:
+    """Oldest first (the first match applies)."""
+    query = select(AlertmanagerBinding)
+    if active_only:
+        query = query.where(AlertmanagerBinding.is_active.is_(True))
+    query = query.order_by(AlertmanagerBinding.created_at, AlertmanagerBinding.id)
+    return (await session.execute(query)).scalars().all()
+
+
+async def get_binding(session: AsyncSession, binding_id: uuid.UUID) -> AlertmanagerBinding | None:
+    return await session.get(AlertmanagerBinding, binding_id)
+
+
+async def add_binding(session: AsyncSession, binding: AlertmanagerBinding) -> None:
+    session.add(binding)
+    await session.flush()
+
+
+async def delete_binding(session: AsyncSession, binding: AlertmanagerBinding) -> None:
+    await session.delete(binding)
+    await session.flush()
+
+
+async def seen_alert(session: AsyncSession, fingerprint: str, starts_at: datetime) -> bool:
+    """Whether an alert with this fingerprint started at `starts_at` exists (any status)."""
+    query = select(PerformanceAlert.id).where(
+        PerformanceAlert.fingerprint == fingerprint, PerformanceAlert.triggered_at == starts_at
+    )
+    return (await session.execute(query.limit(1))).first() is not None
