@@ -23,8 +23,8 @@ require_external(
 )
 
 SERVICE = "chat-service"
-# a firing alert is posted with endsAt 4 re-sends ahead: it expires 6 s after the last post
-RESEND = 1.5
+# a firing alert is posted with endsAt 4 re-sends ahead: it expires 8 s after the last post
+RESEND = 2.0
 
 
 @asynccontextmanager
