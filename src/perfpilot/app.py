@@ -11,6 +11,8 @@ from fastapi import FastAPI
 from perfpilot import __version__
 from perfpilot.actions.coordinator import ActionCoordinator
 from perfpilot.actions.router import router as actions_router
+from perfpilot.alertmanager.router import router as alertmanager_router
+from perfpilot.alertmanager.sender import AlertmanagerSender
 from perfpilot.alerts.router import router as alerts_router
 from perfpilot.apidocs.router import install_docs
 from perfpilot.autoscaling.router import router as autoscaling_router
@@ -50,7 +52,9 @@ from perfpilot.reports.router import router as reports_router
 from perfpilot.rules.router import router as rules_router
 from perfpilot.series.router import router as series_router
 from perfpilot.services.router import router as services_router
+from perfpilot.silences.router import router as silences_router
 from perfpilot.webhooks.dispatcher import WebhookDispatcher
+from perfpilot.webhooks.group_flusher import GroupFlusher
 from perfpilot.webhooks.router import router as webhooks_router
 
 log = structlog.get_logger("perfpilot.app")
@@ -123,6 +127,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         )
         webhooks.start()
         ctx.loops["webhooks"] = webhooks
+        groups = GroupFlusher(
+            sessionmaker=ctx.sessionmaker, readers=ctx.readers, on_flushed=webhooks.notify
+        )
+        groups.start()
+        ctx.loops["webhook_groups"] = groups
         runner = EngineRunner(
             sessionmaker=ctx.sessionmaker,
             readers=ctx.readers,
@@ -148,6 +157,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         await scraper.start()
         collection.scraper = scraper
         ctx.loops["scraper"] = scraper
+        forwarder = AlertmanagerSender(
+            sessionmaker=ctx.sessionmaker, readers=ctx.readers, settings=settings
+        )
+        forwarder.start()
+        ctx.loops["alertmanager"] = forwarder
         retention = RetentionLoop(ctx.engine, settings)
         retention.start()
         ctx.loops["retention"] = retention
@@ -168,7 +182,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             await runner.drain()
             await runner.stop()
             await retention.stop()
+            await forwarder.stop()
             await registry.stop()
+            await groups.stop()
             await webhooks.stop()
             if checkpointer is not None:
                 await checkpointer.stop()
@@ -196,6 +212,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(metric_types_router, prefix=API_PREFIX)
     app.include_router(rules_router, prefix=API_PREFIX)
     app.include_router(alerts_router, prefix=API_PREFIX)
+    app.include_router(silences_router, prefix=API_PREFIX)
+    app.include_router(alertmanager_router, prefix=API_PREFIX)
     app.include_router(webhooks_router, prefix=API_PREFIX)
     app.include_router(services_router, prefix=API_PREFIX)
     app.include_router(actions_router, prefix=API_PREFIX)

@@ -77,6 +77,7 @@ async def test_summary_figures_are_exact(live_server: LiveServer) -> None:
         "alertCounts": {
             "total": 6,
             "bySeverity": {"low": 0, "medium": 5, "high": 1, "critical": 0},
+            "silenced": 0,  # no silence muted any of them
         },
         "latencyPercentileBasis": "samples",  # no latency histogram in the period
         "histograms": {},

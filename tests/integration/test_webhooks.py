@@ -76,6 +76,7 @@ async def test_crud_never_returns_the_secret_after_creation(live_server: LiveSer
     hook = created.json()["data"]
     secret = hook.pop("secret")
     assert secret.startswith("whsec_") and len(secret) > 40  # generated when none was given
+    standard = hook.pop("standardSecret")  # the same secret, for Standard Webhooks verifiers
     assert hook["events"] == ["alert.fired", "alert.resolved"]
     assert hook["serviceName"] is None and hook["isActive"] is True
 
@@ -98,6 +99,7 @@ async def test_crud_never_returns_the_secret_after_creation(live_server: LiveSer
         assert "rotated-" not in response.text
     for response in (got, listed, updated):
         assert secret not in response.text and "secret" not in response.json()["data"]
+        assert standard not in response.text and "standardSecret" not in response.json()["data"]
 
     deleted = await s.client.delete(s.api(f"/webhooks/{hook['id']}"), headers=s.auth())
     assert deleted.status_code == 200

@@ -55,6 +55,11 @@ class ActionCoordinator:
             for row in await session.execute(query)
         }
 
+    def track(self, action: OptimizationAction) -> None:
+        """An action executed outside an engine step (Alertmanager intake), once committed:
+        measured like the engine's own."""
+        self._track(action)
+
     def _track(self, action: OptimizationAction) -> None:
         if action.status == "executed" and action.outcome is None and action.measure_due_at:
             due = action.measure_due_at.timestamp()

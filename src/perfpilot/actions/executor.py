@@ -118,6 +118,12 @@ class ActionExecutor:
             return 0.0
         return max(0.0, last.timestamp() + proposal.cooldown - proposal.at)
 
+    async def record_skip(
+        self, session: AsyncSession, proposal: Proposal, reason: str
+    ) -> OptimizationAction:
+        """Record `proposal` as skipped for `reason` (its state before = after)."""
+        return await self._record_skip(session, proposal, reason)
+
     async def _record_skip(
         self, session: AsyncSession, proposal: Proposal, reason: str
     ) -> OptimizationAction:

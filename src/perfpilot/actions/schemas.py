@@ -8,7 +8,7 @@ from pydantic import Field
 
 from perfpilot.core.schemas import CamelModel
 
-ActionSource = Literal["rule", "autoscaler", "optimize", "manual"]
+ActionSource = Literal["rule", "autoscaler", "optimize", "manual", "alertmanager"]
 ActionStatus = Literal["executed", "skipped", "failed", "dry_run"]
 ActionOutcome = Literal["improved", "worsened", "no_change", "capacity_saved", "unmeasured"]
 

@@ -35,6 +35,14 @@ class AlertOut(CamelModel):
         description="The label values of the rule's groupBy this alert is for: one alert per "
         "rule, service and group ({} when the rule does not group)"
     )
+    source: str = Field(
+        default="rule", description="rule (Perfpilot's engine) or alertmanager (received)"
+    )
+    silenced_by: list[str] = Field(
+        default_factory=list,
+        description="Ids of the silences muting this alert now ([]: not silenced): it is "
+        "recorded but notifies nobody and runs no action",
+    )
 
 
 class AlertResolveIn(CamelModel):

@@ -71,6 +71,8 @@ def alert_out(alert: PerformanceAlert) -> AlertOut:
         message=alert.message,
         metadata=alert.meta or {},
         labels=alert.labels or {},
+        source=str((alert.meta or {}).get("source", "rule")),
+        silenced_by=[str(i) for i in (alert.meta or {}).get("silencedBy", [])],
     )
 
 

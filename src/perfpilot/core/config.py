@@ -88,6 +88,16 @@ class Settings(BaseSettings):
     scrape_max_series: int = Field(default=10_000, ge=1)
     otlp_max_series: int = Field(default=100_000, ge=1)
 
+    # Alertmanager forwarding (DESIGN §13): base URLs (comma list) each open alert is posted
+    # to (POST /api/v2/alerts), re-sent every `resend` seconds while open, ended on resolve
+    alertmanager_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    alertmanager_resend_seconds: float = Field(default=60.0, gt=0)
+    alertmanager_timeout_seconds: float = Field(default=5.0, gt=0)
+    alertmanager_poll_seconds: float = Field(default=1.0, gt=0)
+    # the address people reach Perfpilot at, for links (an alert's generatorURL); default
+    # http://<host>:<port>
+    external_url: str | None = None
+
     engine_tick_seconds: float = 5.0
     no_data_after_seconds: float = 300.0
     # at start, windows are rebuilt from at most this many recent samples
@@ -123,6 +133,22 @@ class Settings(BaseSettings):
             ]
         except ValueError as exc:
             raise ValueError(f"must be a comma-separated list of CIDRs: {exc}") from exc
+
+    @field_validator("alertmanager_urls", mode="before")
+    @classmethod
+    def _url_list(cls, value: object) -> object:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            return value
+        urls = [str(i).strip().rstrip("/") for i in items if str(i).strip()]
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{url!r} is not an http(s) base URL")
+        return urls
+
+    @property
+    def public_url(self) -> str:
+        return (self.external_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @field_validator("database_url")
     @classmethod

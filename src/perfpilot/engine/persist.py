@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from perfpilot.actions.coordinator import ActionCoordinator, FiringPair
 from perfpilot.actions.serialize import action_out
+from perfpilot.alertmanager.intake import is_received, resume_bound_action
 from perfpilot.alerts import repository as alert_repo
 from perfpilot.alerts import service as alerts
 from perfpilot.engine.core import EvaluationCore, Pair
@@ -39,6 +40,7 @@ from perfpilot.metrics.labels import group_json
 from perfpilot.models import OptimizationAction, PerformanceAlert
 from perfpilot.monitoring.events import EventHub
 from perfpilot.monitoring.telemetry import Telemetry
+from perfpilot.silences.review import is_silenced, review_silences
 
 log = structlog.get_logger("perfpilot.engine")
 
@@ -60,6 +62,8 @@ class StepWriter:
     _telemetry: Telemetry
     _clock: Callable[[], float]
     _open: dict[Pair, uuid.UUID]
+    # open alerts a silence covers: no action, no repeat (silences/review.py)
+    _silenced: set[uuid.UUID]
     _on_alert_changes: Callable[[], None] | None
     # firings whose actions are still to run (found at restore: module docstring)
     unactioned: list[Fired]
@@ -74,6 +78,7 @@ class StepWriter:
         closed: set[Pair] = set()
         fired: list[tuple[RuleSpec, PerformanceAlert, AlertTransition]] = []
         resolved: list[tuple[PerformanceAlert, float]] = []
+        resumed: list[PerformanceAlert] = []
         now = self._clock()
         dirty = set(step.dirty)
         began = time.time()
@@ -118,6 +123,10 @@ class StepWriter:
                         resolved.append((closed_alert, step.now))
                     closed.add(pair)
             stamp = datetime.fromtimestamp(now, UTC)
+            if step.ticked:  # silences that began or ended since the last tick
+                resumed = await review_silences(
+                    session, now=datetime.now(UTC), muted=self._silenced
+                )
             for pair in dirty:
                 state = self.core.state_of(*pair)
                 rule_uuid = uuid.UUID(pair[0])
@@ -155,8 +164,34 @@ class StepWriter:
                 self.events.publish("alert.fired", _alert_data(alert))
             for alert, _ in resolved:
                 self.events.publish("alert.resolved", _alert_data(alert))
+        for _, alert, _ in fired:
+            if is_silenced(alert):
+                self._silenced.add(alert.id)
+        for alert, _ in resolved:
+            self._silenced.discard(alert.id)
         if self.actions is not None:
-            await self._act(step, [(spec, a, t.at) for spec, a, t in fired], resolved, scope)
+            to_act: list[Fired] = [(spec, a, t.at) for spec, a, t in fired if not is_silenced(a)]
+            for alert in resumed:  # a silence ended: the action it held back runs now
+                resumed_spec = self.core.rule(str(alert.rule_id)) if alert.rule_id else None
+                if resumed_spec is not None:
+                    to_act.append((resumed_spec, alert, now))
+            await self._act(step, to_act, resolved, scope)
+            for alert in resumed:
+                if is_received(alert):  # from Alertmanager: its binding's action
+                    await self._resume_received(alert.id)
+
+    async def _resume_received(self, alert_id: uuid.UUID) -> None:
+        actions = self.actions
+        assert actions is not None
+        try:
+            async with self._sessionmaker() as session, session.begin():
+                done = await resume_bound_action(session, alert_id, coordinator=actions)
+        except Exception as exc:  # logged and counted, as any action that fails alone
+            self._telemetry.engine_failures.labels(stage="actions").inc()
+            log.error("engine_actions_dropped", alert_id=str(alert_id), error=repr(exc))
+            return
+        if done is not None:
+            actions.track(done)
 
     async def _act(
         self,
@@ -260,6 +295,8 @@ class StepWriter:
         out = []
         for pair, alert_id in (self._open | opened).items():
             if pair in closed or (scope is not None and pair not in scope):
+                continue
+            if alert_id in self._silenced:
                 continue
             spec = self.core.rule(pair[0])
             state = self.core.state_of(*pair)

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from perfpilot.actions import repository as actions_repo
 from perfpilot.actions.coordinator import ActionCoordinator
+from perfpilot.alerts import repository as alerts_repo
 from perfpilot.core.config import Settings
 from perfpilot.core.db import set_writer_role
 from perfpilot.engine.core import EvaluationCore, Pair
@@ -43,6 +44,7 @@ from perfpilot.monitoring.events import EventHub
 from perfpilot.monitoring.telemetry import Telemetry
 from perfpilot.rules import repository as rules_repo
 from perfpilot.rules.service import InvalidStoredRule, rule_spec
+from perfpilot.silences.review import is_silenced
 
 log = structlog.get_logger("perfpilot.engine")
 
@@ -75,6 +77,7 @@ class EngineRunner(StepWriter):
         self._clock = clock
         self._queue: asyncio.Queue[Work] = asyncio.Queue()
         self._open: dict[Pair, uuid.UUID] = {}
+        self._silenced: set[uuid.UUID] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._on_alert_changes = on_alert_changes
         self.actions: ActionCoordinator | None = None
@@ -146,9 +149,14 @@ class EngineRunner(StepWriter):
                 no_data_after=self._settings.no_data_after_seconds,
                 max_samples=self._settings.engine_restore_max_samples,
             )
+            self._silenced = {
+                a.id for a in await alerts_repo.open_alerts(session) if is_silenced(a)
+            }
             if self.actions is not None:
                 await self.actions.load(session)
                 for alert in await actions_repo.unactioned_open_alerts(session):
+                    if is_silenced(alert):
+                        continue  # its action waits for the silence to end
                     spec = self.core.rule(str(alert.rule_id))
                     if spec is not None:
                         self.unactioned.append((spec, alert, alert.triggered_at.timestamp()))

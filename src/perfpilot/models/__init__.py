@@ -2,6 +2,7 @@
 
 from perfpilot.core.db import Base
 from perfpilot.models.actions import OptimizationAction, ServiceState
+from perfpilot.models.alertmanager import AlertmanagerBinding, AlertmanagerNotice
 from perfpilot.models.alerts import PerformanceAlert, RuleEvaluationState
 from perfpilot.models.autoscaling import GLOBAL_SCOPE, AutoscalingConfig
 from perfpilot.models.histograms import PerformanceHistogram
@@ -10,12 +11,15 @@ from perfpilot.models.metric_types import UserMetricType
 from perfpilot.models.metrics import MetricSeries, MetricSeriesLabel, PerformanceMetric
 from perfpilot.models.reports import OptimizationReport
 from perfpilot.models.rules import OptimizationRule
+from perfpilot.models.silences import Silence
 from perfpilot.models.targets import ScrapeTarget
-from perfpilot.models.webhooks import Webhook, WebhookDelivery
+from perfpilot.models.webhooks import Webhook, WebhookDelivery, WebhookGroup
 
 __all__ = [
     "GLOBAL_SCOPE",
     "IDEMPOTENCY_KEY_TTL",
+    "AlertmanagerBinding",
+    "AlertmanagerNotice",
     "AutoscalingConfig",
     "Base",
     "IdempotencyKey",
@@ -30,7 +34,9 @@ __all__ = [
     "RuleEvaluationState",
     "ScrapeTarget",
     "ServiceState",
+    "Silence",
     "UserMetricType",
     "Webhook",
     "WebhookDelivery",
+    "WebhookGroup",
 ]

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import Boolean, Double, ForeignKey, Index, Integer, String, Text, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from perfpilot.core.db import Base, JSONType, UTCDateTime, new_id, utcnow
@@ -24,6 +24,28 @@ class Webhook(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # grouping (Alertmanager's meaning, webhooks/grouping.py); group_wait 0: one per event
+    group_by: Mapped[list[Any]] = mapped_column(JSONType, default=list, server_default=text("'[]'"))
+    group_wait: Mapped[float] = mapped_column(Double, default=0.0, server_default=text("0"))
+    group_interval: Mapped[float] = mapped_column(Double, default=300.0, server_default=text("300"))
+
+
+class WebhookGroup(Base):
+    """Alert events of one subscription's group waiting to go out as one delivery."""
+
+    __tablename__ = "ai_webhook_groups"
+
+    webhook_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("ai_webhooks.id", ondelete="CASCADE"), primary_key=True
+    )
+    group_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    group_labels: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    # [{"event", "alert" (Alertmanager v4 alert), "perfpilot" (details)}], oldest first
+    items: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    flush_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_flushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (Index("ix_webhook_groups_flush_at", "flush_at"),)
 
 
 class WebhookDelivery(Base):

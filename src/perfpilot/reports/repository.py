@@ -63,6 +63,19 @@ async def alert_counts(
     return {severity: int(n) for severity, n in (await session.execute(query)).all()}
 
 
+async def silenced_alert_count(
+    session: AsyncSession, service_name: str, start: datetime, end: datetime
+) -> int:
+    """Alerts triggered in [start, end) that a silence muted at some point (metadata
+    `wasSilenced`; counted here, not in SQL: JSON paths differ between the stores)."""
+    query = select(Alert.meta).where(
+        Alert.service_name == service_name,
+        Alert.triggered_at >= start,
+        Alert.triggered_at < end,
+    )
+    return sum(1 for (meta,) in await session.execute(query) if (meta or {}).get("wasSilenced"))
+
+
 def _seconds(session: AsyncSession, later: Any, earlier: Any) -> ColumnElement[float]:
     if dialect_of(session) == "sqlite":
         return cast((func.julianday(later) - func.julianday(earlier)) * 86400.0, Float)

@@ -45,6 +45,10 @@ class PeriodOut(CamelModel):
 class AlertCounts(CamelModel):
     total: int
     by_severity: dict[str, int]
+    silenced: int = Field(
+        default=0,
+        description="Of total, alerts a silence muted (no notification, no action) for a while",
+    )
 
 
 class TimelinePoint(CamelModel):

@@ -45,7 +45,11 @@ SEVERITIES = ("low", "medium", "high", "critical")
 
 
 def _summary(
-    figures: PeriodFigures, alerts: dict[str, int], histograms: dict[str, HistogramFigures]
+    figures: PeriodFigures,
+    alerts: dict[str, int],
+    histograms: dict[str, HistogramFigures],
+    *,
+    silenced: int = 0,
 ) -> ReportSummary:
     s = figures.stats
     p = dict(zip(QUANTILES, figures.latency.percentiles or (None,) * len(QUANTILES), strict=True))
@@ -80,6 +84,7 @@ def _summary(
         alert_counts=AlertCounts(
             total=sum(alerts.values()),
             by_severity={severity: alerts.get(severity, 0) for severity in SEVERITIES},
+            silenced=silenced,
         ),
         latency_timeline=figures.latency.timeline,
         latency_percentile_basis=basis,
@@ -130,6 +135,7 @@ async def _build(
         reader, service, start, end, max_gap_seconds=max_gap_seconds, side=side
     )
     alerts = await repository.alert_counts(reader, service, start, end)
+    silenced = await repository.silenced_alert_count(reader, service, start, end)
     histograms = await histogram_figures(reader, service, start, end)
     groups = await repository.action_groups(reader, service, start, end)
     length = end - start
@@ -156,7 +162,7 @@ async def _build(
         capacity=await _capacity(reader, service),
         alerts=sum(alerts.values()),
     )
-    summary = _summary(figures, alerts, histograms)
+    summary = _summary(figures, alerts, histograms, silenced=silenced)
     if body.group_by is not None:
         summary.groups = await group_figures(reader, service, body.group_by, start, end)
     return OptimizationReport(

@@ -47,7 +47,7 @@ from perfpilot.webhooks import repository
 from perfpilot.webhooks.outcomes import AttemptResult, OutcomeRecorder
 from perfpilot.webhooks.repository import ClaimedDelivery, OutboxStats
 from perfpilot.webhooks.service import register_dispatcher
-from perfpilot.webhooks.signing import signature_headers
+from perfpilot.webhooks.signing import signature_headers, standard_headers
 
 log = structlog.get_logger("perfpilot.webhooks")
 
@@ -342,13 +342,15 @@ class WebhookDispatcher:
         """POST once; never raises for the receiver's or the network's failures."""
         assert self._client is not None
         body = delivery.body.encode()
+        sent_at = int(time.time())
         headers = {
             "Content-Type": "application/json",
             "X-Perfpilot-Event": delivery.event,
             "X-Perfpilot-Delivery": str(delivery.id),
             "X-Perfpilot-Attempt": str(delivery.attempts),
             "Idempotency-Key": delivery.idempotency_key,
-            **signature_headers(delivery.secret, body),
+            **signature_headers(delivery.secret, body, timestamp=sent_at),
+            **standard_headers(delivery.secret, str(delivery.id), body, timestamp=sent_at),
         }
         try:
             request = self._client.build_request(

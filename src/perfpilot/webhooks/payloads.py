@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+import orjson
+
 if TYPE_CHECKING:
     from perfpilot.models import PerformanceAlert, Webhook
 
@@ -21,6 +23,11 @@ RECEIVER = "perfpilot"
 # Go's zero time, which Alertmanager sends as endsAt while an alert is firing
 ZERO_TIME = "0001-01-01T00:00:00Z"
 DEFAULT_GROUP_BY = ("alertname", "service")
+
+
+def encode_body(payload: Mapping[str, Any]) -> str:
+    """The exact text sent on every attempt (serialised once, at enqueue)."""
+    return orjson.dumps(payload).decode()
 
 
 def rfc3339(value: datetime) -> str:
@@ -204,3 +211,33 @@ def webhook_test_payload(webhook: Webhook, *, now: datetime) -> dict[str, Any]:
     return alertmanager_payload(
         event="webhook.test", status="firing", alerts=[item], perfpilot=details
     )
+
+
+def grouped_payload(
+    items: Sequence[Mapping[str, Any]], *, group_labels: Mapping[str, str]
+) -> dict[str, Any]:
+    """One Alertmanager v4 body for a group's alert events (webhooks/grouping.py): each alert
+    once, in its latest state; `perfpilot.events` lists every event with its details."""
+    latest: dict[str, dict[str, Any]] = {}
+    for item in items:
+        alert = dict(item["alert"])
+        latest.pop(str(alert.get("fingerprint")), None)  # re-inserted: latest order
+        latest[str(alert.get("fingerprint"))] = alert
+    rendered = list(latest.values())
+    firing = any(a.get("status") == "firing" for a in rendered)
+    return {
+        "receiver": RECEIVER,
+        "status": "firing" if firing else "resolved",
+        "alerts": rendered,
+        "groupLabels": dict(group_labels),
+        "commonLabels": _common([a["labels"] for a in rendered]),
+        "commonAnnotations": _common([a["annotations"] for a in rendered]),
+        "externalURL": "",
+        "version": ALERTMANAGER_VERSION,
+        "groupKey": "{}:" + _label_set(group_labels),
+        "truncatedAlerts": 0,
+        "perfpilot": {
+            "event": "alert.group",
+            "events": [{"event": item["event"], **item["perfpilot"]} for item in items],
+        },
+    }

@@ -9,9 +9,11 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from perfpilot.models import Webhook, WebhookDelivery
+from perfpilot.models import Webhook, WebhookDelivery, WebhookGroup
 
 _deliveries = cast(Table, WebhookDelivery.__table__)
 _webhooks = cast(Table, Webhook.__table__)
@@ -68,13 +70,30 @@ async def delete_webhook(session: AsyncSession, webhook: Webhook) -> None:
 
 async def active_subscriptions(
     session: AsyncSession,
-) -> list[tuple[uuid.UUID, list[str], str | None, str, str]]:
-    """(id, events, service_name, url, secret) of every active subscription."""
-    query = select(_w.id, _w.events, _w.service_name, _w.url, _w.secret).where(
-        _w.is_active.is_(True)
-    )
+) -> list[tuple[uuid.UUID, list[str], str | None, str, str, list[str], float, float]]:
+    """(id, events, service_name, url, secret, group_by, group_wait, group_interval) of
+    every active subscription."""
+    query = select(
+        _w.id,
+        _w.events,
+        _w.service_name,
+        _w.url,
+        _w.secret,
+        _w.group_by,
+        _w.group_wait,
+        _w.group_interval,
+    ).where(_w.is_active.is_(True))
     return [
-        (r.id, list(r.events or ()), r.service_name, r.url, r.secret)
+        (
+            r.id,
+            list(r.events or ()),
+            r.service_name,
+            r.url,
+            r.secret,
+            list(r.group_by or ()),
+            float(r.group_wait),
+            float(r.group_interval),
+        )
         for r in await session.execute(query)
     ]
 
@@ -249,3 +268,42 @@ async def delete_finished_deliveries(
     )
     result = await connection.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_(oldest)))
     return int(result.rowcount or 0)
+
+
+# --- alert groups (webhooks/grouping.py) -----------------------------------------------------
+
+
+async def locked_group(
+    session: AsyncSession, webhook_id: uuid.UUID, key: str, labels: dict[str, str]
+) -> WebhookGroup:
+    """The subscription's group `key`, created empty if new, locked for this transaction."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    await session.execute(
+        insert(WebhookGroup)
+        .values(webhook_id=webhook_id, group_key=key, group_labels=labels, items=[])
+        .on_conflict_do_nothing(index_elements=["webhook_id", "group_key"])
+    )
+    group = await session.get(
+        WebhookGroup, (webhook_id, key), with_for_update=True, populate_existing=True
+    )
+    assert group is not None  # inserted above, or already there; groups are never deleted
+    return group
+
+
+async def any_group_due(session: AsyncSession, *, now: datetime) -> bool:
+    query = select(WebhookGroup.webhook_id).where(WebhookGroup.flush_at <= now).limit(1)
+    return (await session.execute(query)).first() is not None
+
+
+async def claim_due_groups(
+    session: AsyncSession, *, now: datetime, limit: int
+) -> Sequence[WebhookGroup]:
+    """Due groups, locked (SKIP LOCKED: replicas flush disjoint groups)."""
+    query = (
+        select(WebhookGroup)
+        .where(WebhookGroup.flush_at <= now)
+        .order_by(WebhookGroup.flush_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return (await session.execute(query)).scalars().all()

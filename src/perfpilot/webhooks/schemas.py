@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import ConfigDict, Field, field_validator
 
 from perfpilot.core.schemas import CamelModel
+from perfpilot.metrics.labels import LabelName
 from perfpilot.metrics.schemas import ServiceName
 
 WebhookEvent = Literal[
@@ -59,6 +60,26 @@ class WebhookIn(CamelModel):
     )
     description: str = Field(default="", max_length=2000)
     is_active: bool = True
+    group_by: list[LabelName] = Field(
+        default_factory=list,
+        max_length=16,
+        description="With groupWait > 0: alert events whose labels (alertname, service, "
+        "severity, metric, rule_id and the alert's labels) agree on these go out as one "
+        "delivery; [] groups by alertname and service",
+    )
+    group_wait: float = Field(
+        default=0.0,
+        ge=0,
+        le=3600,
+        description="Seconds to wait after a group's first alert before sending it (0: no "
+        "grouping, one delivery per event)",
+    )
+    group_interval: float = Field(
+        default=300.0,
+        gt=0,
+        le=86400,
+        description="Seconds between deliveries of one group once it has been sent",
+    )
 
     _url = field_validator("url")(_check_url)
     _events = field_validator("events")(_unique)
@@ -89,6 +110,9 @@ class WebhookUpdate(CamelModel):
     service_name: ServiceName | None = None
     description: str | None = Field(default=None, max_length=2000)
     is_active: bool | None = None
+    group_by: list[LabelName] | None = Field(default=None, max_length=16)
+    group_wait: float | None = Field(default=None, ge=0, le=3600)
+    group_interval: float | None = Field(default=None, gt=0, le=86400)
 
     @field_validator("url", "secret", "events", "description", "is_active")
     @classmethod
@@ -116,12 +140,19 @@ class WebhookOut(CamelModel):
     service_name: str | None
     description: str
     is_active: bool
+    group_by: list[str]
+    group_wait: float
+    group_interval: float
     created_at: datetime
     updated_at: datetime
 
 
 class WebhookCreated(WebhookOut):
     secret: str = Field(description="Shown this once; store it to verify signatures")
+    standard_secret: str = Field(
+        description="The same secret in Standard Webhooks form (whsec_<base64>), for "
+        "verifying webhook-signature with a Standard Webhooks library; shown this once"
+    )
 
 
 class DeliveryOut(CamelModel):

@@ -22,7 +22,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, cast
 from urllib.parse import urlsplit
 
-import orjson
 from sqlalchemy import Engine, event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -31,7 +30,8 @@ from perfpilot.core.errors import InvalidField, NotFound
 from perfpilot.core.outbound import OutboundKind, OutboundPolicy, OutboundRefused
 from perfpilot.models import Webhook, WebhookDelivery
 from perfpilot.webhooks import repository
-from perfpilot.webhooks.payloads import webhook_test_payload
+from perfpilot.webhooks.grouping import add_to_group, is_groupable
+from perfpilot.webhooks.payloads import encode_body, webhook_test_payload
 from perfpilot.webhooks.repository import ClaimedDelivery
 from perfpilot.webhooks.schemas import (
     TEST_EVENT,
@@ -42,7 +42,7 @@ from perfpilot.webhooks.schemas import (
     WebhookOut,
     WebhookUpdate,
 )
-from perfpilot.webhooks.signing import generate_secret
+from perfpilot.webhooks.signing import generate_secret, standard_secret
 
 # Other replicas' subscription changes reach this process's cache within this many seconds;
 # this process's own changes invalidate it on commit.
@@ -56,6 +56,9 @@ class Subscription:
     service_name: str | None
     url: str
     secret: str
+    group_by: tuple[str, ...] = ()
+    group_wait: float = 0.0
+    group_interval: float = 300.0
 
     def matches(self, event_name: str, service_name: str | None) -> bool:
         if event_name not in self.events:
@@ -85,8 +88,8 @@ class _SubscriptionCache:
         generation = self._generation
         rows = await repository.active_subscriptions(session)
         items = [
-            Subscription(id_, frozenset(events), svc, url, secret)
-            for id_, events, svc, url, secret in rows
+            Subscription(id_, frozenset(events), svc, url, secret, tuple(by), wait, interval)
+            for id_, events, svc, url, secret, by, wait, interval in rows
         ]
         # an invalidation while we read means what we read may predate it: use it, don't keep it
         if generation == self._generation:
@@ -177,12 +180,7 @@ def _invalidate_subscriptions(session: AsyncSession) -> None:
     _on_commit(session, cache.invalidate)
 
 
-def encode_body(payload: dict[str, Any]) -> str:
-    """The exact text sent on every attempt (serialised once, at enqueue)."""
-    return orjson.dumps(payload).decode()
-
-
-def _delivery_row(
+def delivery_row(
     *, webhook_id: uuid.UUID, event_name: str, body: str, key: str, event_at: datetime
 ) -> dict[str, Any]:
     now = datetime.now(UTC)
@@ -218,23 +216,29 @@ async def enqueue_event(
     targets = [s for s in subscriptions if s.matches(event, service_name)]
     if not targets:
         return 0
+    grouped = [t for t in targets if t.group_wait > 0 and is_groupable(event, payload)]
+    for target in grouped:
+        await add_to_group(session, target, event=event, payload=payload)
+    targets = [t for t in targets if t not in grouped]
+    if not targets:
+        return len(grouped)
     body = encode_body(payload)
     rows = [
-        _delivery_row(
+        delivery_row(
             webhook_id=t.id, event_name=event, body=body, key=idempotency_key, event_at=event_at
         )
         for t in targets
     ]
     _lease_to_local_dispatcher(session, rows, targets)
     await repository.insert_deliveries(session, rows)
-    return len(rows)
+    return len(rows) + len(grouped)
 
 
 async def enqueue_test(session: AsyncSession, webhook_id: uuid.UUID) -> WebhookDelivery:
     """A `webhook.test` delivery to this one subscription, whatever its events."""
     webhook = await get_webhook(session, webhook_id)
     now = datetime.now(UTC)
-    row = _delivery_row(
+    row = delivery_row(
         webhook_id=webhook.id,
         event_name=TEST_EVENT,
         body=encode_body(webhook_test_payload(webhook, now=now)),
@@ -299,6 +303,9 @@ async def create_webhook(
         service_name=body.service_name,
         description=body.description,
         is_active=body.is_active,
+        group_by=list(body.group_by),
+        group_wait=body.group_wait,
+        group_interval=body.group_interval,
         created_at=now,
         updated_at=now,
     )
@@ -325,6 +332,12 @@ async def update_webhook(
         webhook.description = body.description
     if body.is_active is not None:
         webhook.is_active = body.is_active
+    if body.group_by is not None:
+        webhook.group_by = list(body.group_by)
+    if body.group_wait is not None:
+        webhook.group_wait = body.group_wait
+    if body.group_interval is not None:
+        webhook.group_interval = body.group_interval
     webhook.updated_at = datetime.now(UTC)
     await session.flush()
     _invalidate_subscriptions(session)
@@ -362,7 +375,9 @@ def webhook_out(webhook: Webhook, *, reveal_url: bool = True) -> WebhookOut:
 
 
 def webhook_created(webhook: Webhook, secret: str) -> WebhookCreated:
-    return WebhookCreated(**webhook_out(webhook).model_dump(), secret=secret)
+    return WebhookCreated(
+        **webhook_out(webhook).model_dump(), secret=secret, standard_secret=standard_secret(secret)
+    )
 
 
 # "HTTP 503: <start of the receiver's body>": the status is ours to show, the body is not

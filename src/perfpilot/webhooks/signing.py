@@ -8,14 +8,26 @@ reject replays: accept only when the signature matches and the timestamp is with
 (5 minutes) of its clock. The header may list several comma-separated `v1=` values (reserved
 for secret rotation); one match is enough. Each retry is signed afresh (new timestamp), over the
 same body bytes.
+
+Deliveries are also signed per the Standard Webhooks specification, so receivers can verify
+them with an off-the-shelf library (`standardwebhooks` and its ports):
+    webhook-id: <the delivery's id, the same on every retry>
+    webhook-timestamp: <unix seconds>
+    webhook-signature: v1,<base64 HMAC-SHA256(key, f"{id}.{timestamp}.{body}")>
+The key is the subscription's secret as UTF-8 bytes; `standard_secret` gives it in the
+library's `whsec_<base64>` form (returned once, with the secret, on creation).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
 import time
+from datetime import UTC, datetime
+
+from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 SCHEME = "v1"
 TIMESTAMP_HEADER = "X-Perfpilot-Timestamp"
@@ -74,3 +86,23 @@ def verify_signature(
         # no early exit: every candidate is compared, so timing says nothing about which matched
         matched |= hmac.compare_digest(candidate.strip().encode(), expected.encode())
     return matched
+
+
+def standard_secret(secret: str) -> str:
+    """The secret as Standard Webhooks libraries take it: `whsec_` + base64 of its bytes."""
+    return "whsec_" + base64.b64encode(secret.encode()).decode()
+
+
+def standard_headers(
+    secret: str, message_id: str, body: bytes | str, *, timestamp: int
+) -> dict[str, str]:
+    """webhook-id, webhook-timestamp, webhook-signature for one attempt."""
+    data = body.decode() if isinstance(body, bytes) else body
+    signature = StandardWebhook(secret.encode()).sign(
+        msg_id=message_id, timestamp=datetime.fromtimestamp(timestamp, UTC), data=data
+    )
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature,
+    }

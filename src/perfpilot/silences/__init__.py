@@ -1,0 +1,1 @@
+"""Silences (DESIGN §13): operators mute notifications and actions for matching alerts."""
