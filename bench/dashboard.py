@@ -8,13 +8,14 @@ store with 24 h of samples of 5 services x 4 metric types (one every 30 s), a ru
 on one of them and a stored report; Debian's chromium, headless, driven by Playwright, signed
 in with a session cookie obtained from POST /ui/login (the pasted-token path).
 
-- cold: the overview as the first page of a freshly launched browser (empty HTTP cache, no
-  compiled scripts), --cold launches;
+- cold: the overview, and the sign-in page, each as the first page of a freshly launched
+  browser (empty HTTP cache, no compiled scripts), --cold launches each;
 - warm: each page loaded --warm times in one browser (cached assets, as a user clicking
-  around sees it).
+  around sees it), half a second on about:blank before each load.
 Figures: first-contentful-paint (Paint Timing) and the navigation's responseEnd
 (Navigation Timing: the server's share), p50/p95 per page. Same-run baseline: the sign-in
-page, which has the same stylesheet and no script or data: the browser's own floor here.
+page (cold and warm), which has the same stylesheets and no script or data: the browser's
+own floor on this machine.
 """
 
 from __future__ import annotations
@@ -132,17 +133,21 @@ def main() -> None:
         }
         with sync_playwright() as playwright:
             launch = {"executable_path": CHROMIUM, "args": ["--no-sandbox"]}
-            cold_fcp, cold_end = [], []
+            cold: dict[str, tuple[list[float], list[float]]] = {
+                "sign-in (baseline)": ([], []),
+                "overview": ([], []),
+            }
             for _ in range(args.cold):
-                browser = playwright.chromium.launch(**launch)
-                context = browser.new_context(viewport={"width": 1280, "height": 900})
-                context.add_cookies([cookie])
-                page = context.new_page()
-                page.goto(f"{base}/ui/")
-                timing = page.evaluate(PAINT)
-                cold_fcp.append(timing["fcp"])
-                cold_end.append(timing["responseEnd"])
-                browser.close()
+                for name, (fcps, ends) in cold.items():
+                    browser = playwright.chromium.launch(**launch)
+                    context = browser.new_context(viewport={"width": 1280, "height": 900})
+                    context.add_cookies([cookie])
+                    page = context.new_page()
+                    page.goto(f"{base}{pages[name]}")
+                    timing = page.evaluate(PAINT)
+                    fcps.append(timing["fcp"])
+                    ends.append(timing["responseEnd"])
+                    browser.close()
             browser = playwright.chromium.launch(**launch)
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             context.add_cookies([cookie])
@@ -152,15 +157,22 @@ def main() -> None:
                 page.goto(f"{base}{path}")  # warm the cache for this page
                 fcps, ends = [], []
                 for _ in range(args.warm):
+                    # leave the page and let the server finish the last page's data requests,
+                    # as between a user's clicks
+                    page.goto("about:blank")
+                    time.sleep(0.5)
                     page.goto(f"{base}{path}")
                     timing = page.evaluate(PAINT)
                     fcps.append(timing["fcp"])
                     ends.append(timing["responseEnd"])
                 results[name] = (fcps, ends)
             browser.close()
-        floor = statistics.median(results["sign-in (baseline)"][0])
         print(f"chromium headless, 1280x900; cold: {args.cold} launches; warm: {args.warm} loads")
-        print(row("overview, cold browser", cold_fcp, cold_end, floor))
+        cold_floor = statistics.median(cold["sign-in (baseline)"][0])
+        for name, (fcps, ends) in cold.items():
+            baseline = None if name.startswith("sign-in") else cold_floor
+            print(row(f"{name}, cold browser", fcps, ends, baseline))
+        floor = statistics.median(results["sign-in (baseline)"][0])
         for name, (fcps, ends) in results.items():
             print(row(f"{name}, warm", fcps, ends, None if name.startswith("sign-in") else floor))
 

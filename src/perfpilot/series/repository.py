@@ -43,7 +43,11 @@ def _bucket(sqlite: bool, column: str, *, whole: bool) -> str:
     """The bucket number of `column` (a time) for a grid starting at :since, :width wide."""
     if whole:  # :since_s and :width are whole seconds
         if sqlite:
-            return f"((CAST(strftime('%s', {column}) AS INTEGER) - :since_s) / :width)"
+            # whole seconds cut from the stored text: SQLite's own time functions round
+            # to the millisecond, which would put 12:00:59.9999 in the next minute
+            return (
+                f"((CAST(strftime('%s', substr({column}, 1, 19)) AS INTEGER) - :since_s) / :width)"
+            )
         return f"((floor(extract(epoch FROM {column}))::bigint - :since_s) / :width)"
     if sqlite:
         return f"CAST((julianday({column}) - julianday(:since)) * 86400.0 / :width AS INTEGER)"

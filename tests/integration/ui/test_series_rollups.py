@@ -48,6 +48,7 @@ async def push_history(s: LiveServer) -> list[dict[str, Any]]:
     rng = random.Random(12)
     pushed = [sample(rng.randrange(0, 40_000) / 4, rng.uniform(0, 7200)) for _ in range(900)]
     pushed += [sample(1000 + k, k * 60.0) for k in range(0, 121, 5)]  # on minute edges
+    pushed += [sample(2000 + k, k * 60.0 - 0.0001) for k in range(1, 121, 7)]  # a hair before
     pushed += [
         sample(rng.randrange(0, 4000) / 4, rng.uniform(0, 7200), model=rng.choice(MODELS))
         for _ in range(300)
@@ -76,9 +77,9 @@ async def test_rollups_give_the_buckets_the_samples_give(live_server: LiveServer
         assert rolled["buckets"] == raw["buckets"], (points, since, until)
         assert auto["buckets"] == raw["buckets"]
         assert sum(b["count"] for b in raw["buckets"]) > 0
-    # everything pushed is counted once: 1,225 samples over the two hours
+    # everything pushed is counted once: 1,243 samples over the two hours
     whole = await series(s, since=at(0), until=at(7260), points=121)
-    assert sum(b["count"] for b in whole["buckets"]) == 900 + 25 + 300
+    assert sum(b["count"] for b in whole["buckets"]) == 900 + 25 + 18 + 300
 
 
 async def test_rollups_split_by_label_match_the_samples(live_server: LiveServer) -> None:
