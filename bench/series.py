@@ -1,14 +1,18 @@
 """Chart data benchmark (issue 12): GET /series over one series of 5 M samples, 30 days at
-1-hour buckets (720 points), and the same 30 days at 600 points, p50/p95 over HTTP.
+1-hour buckets (720 points), and the same 30 days at 600 points (72-minute buckets), p50/p95
+over HTTP, read from the raw samples (source=samples) and from the per-minute rollups
+(source=auto picks them for these whole-minute grids), in the same run, on the same server.
 
     nice python bench/series.py                  # 5 M samples (~0.6 GB), built once, kept
     python bench/series.py --rows 500000         # a smaller variant
 
 One run, SQLite, loopback only: the schema by `perfpilot migrate`, then one series
 (service "chat", latency) of --rows samples evenly over 30 days, inserted with stdlib sqlite3
-executemany in time order; the real server (`perfpilot serve`) on it; --requests timed
-requests per variant on one keep-alive connection. Same-run baseline: the bare grouped SQL
-the repository sends, timed in stdlib sqlite3 on the same file (the least any server must do).
+executemany in time order, then its rollups by the migration's own backfill statement
+(the ingest writer keeps them as samples arrive; this store skips the writer to be built in
+minutes); the real server (`perfpilot serve`) on it; --requests timed requests per variant on
+one keep-alive connection, raw and rollups interleaved. Same-run baseline: the raw path.
+Every rollup answer is checked equal to the raw answer, bucket by bucket.
 """
 
 from __future__ import annotations
@@ -27,11 +31,23 @@ import urllib.parse
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 API = "/v1/ai-performance-optimization"
 BIN = Path(sys.executable).parent
 END = datetime(2026, 11, 1, tzinfo=UTC)
 START = END - timedelta(days=30)
+
+
+COLUMNS = "id, service_name, metric_type, value, unit, timestamp, metadata"
+# the backfill of migration 7e1b9c3d5a27 (SQLite form)
+ROLLUP_BACKFILL = (
+    "INSERT INTO ai_metric_rollups_1m (service_name, metric_type, minute, series_id, count, "
+    "sum, min, max) SELECT service_name, metric_type, substr(timestamp, 1, 17) || '00.000000', "
+    "coalesce(series_id, 0), count(*), sum(value), min(value), max(value) "
+    "FROM ai_performance_metrics GROUP BY service_name, metric_type, "
+    "substr(timestamp, 1, 17) || '00.000000', coalesce(series_id, 0)"
+)
 
 
 def build(data_dir: Path, rows: int, env: dict[str, str]) -> None:
@@ -41,6 +57,7 @@ def build(data_dir: Path, rows: int, env: dict[str, str]) -> None:
     subprocess.run([str(BIN / "perfpilot"), "migrate"], env=env, check=True)
     conn = sqlite3.connect(db)
     step = (END - START).total_seconds() / rows
+    insert = f"INSERT INTO ai_performance_metrics ({COLUMNS}) VALUES (?,?,?,?,?,?,?)"
     batch = []
     for i in range(rows):
         when = START + timedelta(seconds=i * step)
@@ -57,11 +74,12 @@ def build(data_dir: Path, rows: int, env: dict[str, str]) -> None:
             )
         )
         if len(batch) == 100_000:
-            conn.executemany("INSERT INTO ai_performance_metrics VALUES (?,?,?,?,?,?,?)", batch)
+            conn.executemany(insert, batch)
             conn.commit()
             batch.clear()
     if batch:
-        conn.executemany("INSERT INTO ai_performance_metrics VALUES (?,?,?,?,?,?,?)", batch)
+        conn.executemany(insert, batch)
+    conn.execute(ROLLUP_BACKFILL)
     conn.commit()
     conn.close()
 
@@ -118,45 +136,38 @@ def main() -> None:
                 conn.close()
                 time.sleep(0.2)
         headers = {"Authorization": f"Bearer {token}"}
-        db = sqlite3.connect(data_dir / "perfpilot.db")
+
+        def get(query: str) -> tuple[float, dict[str, Any]]:
+            t = time.perf_counter()
+            conn.request("GET", f"{API}/series?{query}", headers=headers)
+            body = json.loads(conn.getresponse().read())
+            return time.perf_counter() - t, body["data"]
+
         for points in (720, 600):
-            query = urllib.parse.urlencode(
-                {
-                    "serviceName": "chat",
-                    "metricType": "latency",
-                    "since": START.isoformat(),
-                    "until": END.isoformat(),
-                    "points": points,
-                }
-            )
-            times = []
-            conn.close()  # the bare-SQL timing below outlasts the server's keep-alive
-            for _ in range(args.requests + 1):
-                t = time.perf_counter()
-                conn.request("GET", f"{API}/series?{query}", headers=headers)
-                body = json.loads(conn.getresponse().read())
-                times.append(time.perf_counter() - t)
-            buckets = body["data"]["buckets"]
-            assert sum(b["count"] for b in buckets) == args.rows, body["message"]
-            width = (END - START).total_seconds() / points
-            sql = (
-                "SELECT CAST((julianday(timestamp) - julianday(?)) * 86400.0 / ? AS INTEGER) AS b,"
-                " count(*), min(value), max(value), sum(value) FROM ai_performance_metrics"
-                " WHERE service_name = 'chat' AND metric_type = 'latency' AND timestamp >= ?"
-                " AND timestamp < ? GROUP BY b ORDER BY b"
-            )
-            fmt = "%Y-%m-%d %H:%M:%S.%f"
-            bare = []
-            for _ in range(max(3, args.requests // 4)):
-                t = time.perf_counter()
-                db.execute(
-                    sql, (START.strftime(fmt), width, START.strftime(fmt), END.strftime(fmt))
-                ).fetchall()
-                bare.append(time.perf_counter() - t)
+            window = {
+                "serviceName": "chat",
+                "metricType": "latency",
+                "since": START.isoformat(),
+                "until": END.isoformat(),
+                "points": points,
+            }
+            raw_query = urllib.parse.urlencode({**window, "source": "samples"})
+            rollup_query = urllib.parse.urlencode(window)
+            _, raw = get(raw_query)  # warm both paths once, and check them
+            _, rolled = get(rollup_query)
+            assert raw["source"] == "samples" and rolled["source"] == "rollups"
+            assert sum(b["count"] for b in raw["buckets"]) == args.rows
+            assert rolled["buckets"] == raw["buckets"], "rollups differ from the samples"
+            raw_times, rollup_times = [], []
+            for _ in range(args.requests):
+                raw_times.append(get(raw_query)[0])
+                rollup_times.append(get(rollup_query)[0])
+            ratio = statistics.median(raw_times) / statistics.median(rollup_times)
             print(
-                f"GET /series 30 d, {points} buckets ({len(buckets)} returned): "
-                f"{percentiles(times[1:])}   bare SQL: {percentiles(bare)}  "
-                f"ratio p50 {statistics.median(times[1:]) / statistics.median(bare):.2f}"
+                f"GET /series 30 d, {points} buckets of {raw['bucketSeconds']:.0f} s "
+                f"({len(raw['buckets'])} returned, equal on both paths):\n"
+                f"  samples: {percentiles(raw_times)}\n"
+                f"  rollups: {percentiles(rollup_times)}   raw / rollups p50: {ratio:.1f}x"
             )
     finally:
         server.terminate()

@@ -9,7 +9,8 @@ row, the group is committed again request by request: only the request holding i
 A request sent with an `Idempotency-Key` brings its key row, committed in the same transaction
 as its samples: a repeat of a live key is such a refused row (the key's primary key).
 Labelled series not yet registered are registered first (metrics/series.py), one group at a
-time, so the cardinality limit holds however many requests arrive at once.
+time, so the cardinality limit holds however many requests arrive at once. The same
+transaction merges the group's per-minute rollups (metrics/rollups.py), so they never lag.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from perfpilot.core.db import set_writer_role
-from perfpilot.metrics import histogram_repository, repository
+from perfpilot.metrics import histogram_repository, repository, rollups
 from perfpilot.metrics.repository import StoredRow
 from perfpilot.metrics.series import NewSeries, SeriesRegistry, new_series
 from perfpilot.metrics.stream import GroupTiming, SampleRow, SampleStream
@@ -243,9 +244,12 @@ class IngestWriter:
         keys: list[dict[str, Any]],
         histograms: list[dict[str, Any]],
     ) -> None:
+        # summarised before the transaction: the write lock is held for SQL only
+        minutes = rollups.minute_rollups(stored, dialect=self._dialect)
         async with self._engine.begin() as connection:
             if stored:
                 await repository.insert_samples(connection, stored)
+                await rollups.add_rollups(connection, minutes)
             if histograms:
                 await histogram_repository.insert_histograms(connection, histograms)
             if keys:

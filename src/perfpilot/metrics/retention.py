@@ -21,6 +21,7 @@ from perfpilot.metrics.repository import (
     delete_idempotency_keys_older_than,
     delete_samples_older_than,
 )
+from perfpilot.metrics.rollups import delete_rollups_older_than
 from perfpilot.models import IDEMPOTENCY_KEY_TTL
 from perfpilot.webhooks.repository import delete_finished_deliveries
 
@@ -70,6 +71,7 @@ class RetentionLoop:
         cutoff = datetime.fromtimestamp(self._clock() - self._days * 86400, UTC)
         deleted = await self._in_chunks(delete_samples_older_than, cutoff)
         deleted += await self._in_chunks(delete_histograms_older_than, cutoff)
+        await self._in_chunks(delete_rollups_older_than, cutoff)
         # finished webhook deliveries follow the same retention; pending ones are kept
         self.deliveries_deleted_total += await self._in_chunks(delete_finished_deliveries, cutoff)
         # idempotency keys are honoured for 24 hours, whatever the samples' retention

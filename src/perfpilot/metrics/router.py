@@ -78,7 +78,7 @@ def label_filters(request: Request) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(found.items()))
 
 
-_LABELS_PARAMETER = {
+LABELS_PARAMETER = {
     "name": "labels",
     "in": "query",
     "style": "deepObject",
@@ -181,7 +181,7 @@ _ListPage = ListEnvelope[MetricOut]
     description="Filters combine; page with `cursor` = the previous response's `nextCursor`. "
     "`labels[name]=value` (repeatable) keeps the samples whose labels hold every such pair; "
     "each sample's `labels` are in the response.",
-    openapi_extra={"parameters": [_LABELS_PARAMETER]},
+    openapi_extra={"parameters": [LABELS_PARAMETER]},
 )
 async def get_metrics(
     session: SessionDep,

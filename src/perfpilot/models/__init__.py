@@ -8,7 +8,12 @@ from perfpilot.models.autoscaling import GLOBAL_SCOPE, AutoscalingConfig
 from perfpilot.models.histograms import PerformanceHistogram
 from perfpilot.models.idempotency import IDEMPOTENCY_KEY_TTL, IdempotencyKey
 from perfpilot.models.metric_types import UserMetricType
-from perfpilot.models.metrics import MetricSeries, MetricSeriesLabel, PerformanceMetric
+from perfpilot.models.metrics import (
+    MetricRollup,
+    MetricSeries,
+    MetricSeriesLabel,
+    PerformanceMetric,
+)
 from perfpilot.models.reports import OptimizationReport
 from perfpilot.models.rules import OptimizationRule
 from perfpilot.models.silences import Silence
@@ -23,6 +28,7 @@ __all__ = [
     "AutoscalingConfig",
     "Base",
     "IdempotencyKey",
+    "MetricRollup",
     "MetricSeries",
     "MetricSeriesLabel",
     "OptimizationAction",

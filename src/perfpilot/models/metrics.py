@@ -93,3 +93,23 @@ class MetricSeriesLabel(Base):
     value: Mapped[str] = mapped_column(String(256))
 
     __table_args__ = (Index("ix_metric_series_labels_pair", "name", "value", "series_id"),)
+
+
+class MetricRollup(Base):
+    """count/sum/min/max of a series' samples per UTC minute, kept in the transaction that
+    commits the samples (metrics/ingest.py), so GET /series can answer a coarse chart from a
+    minute per row instead of every sample. `series_id` 0: the unlabelled samples."""
+
+    __tablename__ = "ai_metric_rollups_1m"
+
+    service_name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    metric_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    minute: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    series_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(BigInteger)
+    sum: Mapped[float] = mapped_column(Double)
+    min: Mapped[float] = mapped_column(Double)
+    max: Mapped[float] = mapped_column(Double)
+
+    # retention deletes by age
+    __table_args__ = (Index("ix_metric_rollups_1m_minute", "minute"),)

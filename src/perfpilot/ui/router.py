@@ -11,7 +11,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import jwt
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
@@ -20,11 +20,13 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from perfpilot import __version__
+from perfpilot.collection.target_schemas import PresetName
 from perfpilot.core.auth import Principal, Role
 from perfpilot.core.deps import get_context
 from perfpilot.core.errors import Unauthorized
 from perfpilot.ui.proxy import COOKIE_NAME, PROXY_PREFIX, UiApiProxy
 from perfpilot.ui.sessions import SessionStore, SignInLinks, UiSession
+from perfpilot.webhooks.schemas import KNOWN_EVENTS
 
 HERE = Path(__file__).parent
 MAX_LOGIN_BODY = 16 * 1024
@@ -45,6 +47,19 @@ PAGES = [
     ("alerts", "/ui/alerts", "Alerts"),
     ("rules", "/ui/rules", "Rules"),
     ("actions", "/ui/actions", "Actions"),
+    ("reports", "/ui/reports", "Reports"),
+    ("settings", "/ui/settings", "Settings"),
+]
+# labels a chart can be split by: DESIGN §9's typical keys, then OTLP's `operation`
+SPLIT_LABELS = ["model", "endpoint", "deployment", "region", "tenant", "operation"]
+# the settings page's autoscaling inputs: (field, label, extra attributes)
+AUTOSCALING_FIELDS = [
+    ("minInstances", "Min instances", 'min="1" step="1"'),
+    ("maxInstances", "Max instances", 'min="1" step="1"'),
+    ("targetUtilization", "Target utilization", 'step="any"'),
+    ("scaleUpThreshold", "Scale-up threshold", 'step="any"'),
+    ("scaleDownThreshold", "Scale-down threshold", 'step="any"'),
+    ("cooldownPeriod", "Cooldown (s)", 'min="0" step="1"'),
 ]
 
 
@@ -201,7 +216,7 @@ async def overview(request: Request, session: SessionRequired) -> Response:
 
 @router.get("/services/{name}", response_class=HTMLResponse)
 async def service_page(request: Request, name: str, session: SessionRequired) -> Response:
-    return _page(request, session, "service", name, service_name=name)
+    return _page(request, session, "service", name, service_name=name, split_labels=SPLIT_LABELS)
 
 
 @router.get("/alerts", response_class=HTMLResponse)
@@ -217,6 +232,24 @@ async def rules_page(request: Request, session: SessionRequired) -> Response:
 @router.get("/actions", response_class=HTMLResponse)
 async def actions_page(request: Request, session: SessionRequired) -> Response:
     return _page(request, session, "actions", "Actions")
+
+
+@router.get("/reports", response_class=HTMLResponse)
+async def reports_page(request: Request, session: SessionRequired) -> Response:
+    return _page(request, session, "reports", "Reports")
+
+
+@router.get("/settings", response_class=HTMLResponse)
+async def settings_page(request: Request, session: SessionRequired) -> Response:
+    return _page(
+        request,
+        session,
+        "settings",
+        "Settings",
+        webhook_events=KNOWN_EVENTS,
+        presets=get_args(PresetName),
+        autoscaling_fields=AUTOSCALING_FIELDS,
+    )
 
 
 def install_ui(app: FastAPI, *, session_hours: float) -> UiState:

@@ -105,3 +105,56 @@ async def test_ui_off_serves_only_the_api(ui: Ui) -> None:
     async with ui.browser() as browser:
         assert (await browser.get("/ui/")).status_code == 404
         assert (await browser.get("/")).status_code == 404
+
+
+async def test_reports_and_settings_pages_follow_the_role(ui: Ui) -> None:
+    async with ui.browser() as anonymous:
+        for path in ("/ui/reports", "/ui/settings"):
+            response = await anonymous.get(path)
+            assert response.status_code == 303 and response.headers["location"] == "/ui/login"
+    async with ui.browser() as viewer:
+        await viewer.post("/ui/login", data={"token": ui.token("viewer")})
+        reports = await viewer.get("/ui/reports")
+        settings = await viewer.get("/ui/settings")
+        assert reports.status_code == settings.status_code == 200
+        assert 'id="report-form"' not in reports.text
+        for form in ('id="webhook-form"', 'id="target-form"', "Save autoscaling"):
+            assert form not in settings.text
+    async with ui.browser() as admin:
+        await admin.post("/ui/login", data={"token": ui.token("admin")})
+        reports = await admin.get("/ui/reports")
+        settings = await admin.get("/ui/settings")
+        assert 'id="report-form"' in reports.text
+        for form in ('id="webhook-form"', 'id="target-form"', "Save autoscaling"):
+            assert form in settings.text
+        # every webhook event the API knows is offered, and nothing else
+        events = set(re.findall(r'name="events" value="([^"]+)"', settings.text))
+        assert events == {
+            "alert.fired",
+            "alert.acknowledged",
+            "alert.resolved",
+            "action.executed",
+            "state.changed",
+        }
+
+
+async def test_a_report_downloads_as_csv_with_the_session(ui: Ui) -> None:
+    async with ui.browser() as operator:
+        await operator.post("/ui/login", data={"token": ui.token("operator")})
+        csrf = await csrf_of(operator)
+        sample = {"serviceName": "chat", "metricType": "latency", "value": 120}
+        pushed = await operator.post("/ui/api/metrics", json=sample, headers={"X-CSRF-Token": csrf})
+        assert pushed.status_code == 201, pushed.text
+        created = await operator.post(
+            "/ui/api/reports",
+            json={"serviceName": "chat", "reportType": "daily"},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert created.status_code == 201, created.text
+        report_id = created.json()["data"]["id"]
+        download = await operator.get(f"/ui/api/reports/{report_id}", params={"format": "csv"})
+        assert download.status_code == 200
+        assert download.headers["content-type"].startswith("text/csv")
+        assert "attachment" in download.headers["content-disposition"]
+        rows = dict(line.split(",", 1) for line in download.text.splitlines())
+        assert rows["reportId"] == report_id and rows["averageLatency"] == "120.0"

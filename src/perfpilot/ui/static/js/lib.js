@@ -201,3 +201,35 @@ export function metricsSnippet() {
     `  -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\\n` +
     `  -d '{"serviceName": "my-llm-service", "metricType": "latency", "value": 850}'`));
 }
+
+/** Remove the inline errors `showFieldErrors` put in `form`. */
+export function clearFieldErrors(form, errorsBox) {
+  for (const node of form.querySelectorAll(".field-error")) node.remove();
+  for (const node of form.querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");
+  if (errorsBox) clear(errorsBox);
+}
+
+/** Put each API error detail next to the input it names (data-field = its path); the rest
+ * goes in `errorsBox`. `prefix` is stripped from the detail's field first. */
+export function showFieldErrors(form, errorsBox, error, prefix = "") {
+  clearFieldErrors(form, errorsBox);
+  const inputs = [...form.querySelectorAll("[data-field]")];
+  const general = [];
+  for (const detail of error.details.length ? error.details : [{ field: "", message: error.message }]) {
+    const name = detail.field ?? "";
+    const field = name.startsWith(prefix) ? name.slice(prefix.length) : name;
+    const input = inputs
+      .filter((i) => field === i.dataset.field || field.startsWith(`${i.dataset.field}.`))
+      .sort((a, b) => b.dataset.field.length - a.dataset.field.length)[0];
+    if (!input) {
+      general.push(el("li", {}, name ? `${name}: ${detail.message}` : detail.message));
+      continue;
+    }
+    const id = `${input.id}-error`;
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", id);
+    input.closest(".field").append(el("p", { class: "field-error", id }, detail.message));
+  }
+  if (general.length && errorsBox) errorsBox.append(el("ul", {}, general));
+  form.querySelector("[aria-invalid]")?.focus();
+}

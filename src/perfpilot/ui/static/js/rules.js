@@ -1,7 +1,8 @@
 // Rules: list, enable/disable, create with the API's validation errors inline, and backtest
 // a rule over stored samples before saving it.
 import {
-  announce, api, ApiError, badge, canAdmin, clear, el, emptyState, formatTime, formatValue,
+  announce, api, ApiError, badge, canAdmin, clear, clearFieldErrors, el, emptyState, formatTime,
+  formatValue, showFieldErrors,
 } from "./lib.js";
 
 const listBox = document.getElementById("rules");
@@ -88,32 +89,11 @@ function ruleBody() {
 }
 
 function clearErrors() {
-  for (const node of form.querySelectorAll(".field-error")) node.remove();
-  for (const node of form.querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");
-  clear(formErrors);
+  clearFieldErrors(form, formErrors);
 }
 
-/** Put each API error detail next to the input it names (data-field = its path). */
 function showErrors(error, prefix = "") {
-  clearErrors();
-  const inputs = [...form.querySelectorAll("[data-field]")];
-  const general = [];
-  for (const detail of error.details.length ? error.details : [{ field: "", message: error.message }]) {
-    const field = detail.field.startsWith(prefix) ? detail.field.slice(prefix.length) : detail.field;
-    const input = inputs
-      .filter((i) => field === i.dataset.field || field.startsWith(`${i.dataset.field}.`))
-      .sort((a, b) => b.dataset.field.length - a.dataset.field.length)[0];
-    if (!input) {
-      general.push(el("li", {}, detail.field ? `${detail.field}: ${detail.message}` : detail.message));
-      continue;
-    }
-    const id = `${input.id}-error`;
-    input.setAttribute("aria-invalid", "true");
-    input.setAttribute("aria-describedby", id);
-    input.closest(".field").append(el("p", { class: "field-error", id }, detail.message));
-  }
-  if (general.length) formErrors.append(el("ul", {}, general));
-  form.querySelector("[aria-invalid]")?.focus();
+  showFieldErrors(form, formErrors, error, prefix);
 }
 
 async function save(event) {

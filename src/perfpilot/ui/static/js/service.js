@@ -1,6 +1,6 @@
 // One service: charts per metric type over a chosen range with rule thresholds, the desired
 // state, the action timeline (baseline vs measured) and open alerts.
-import { fetchSeries, seriesChart } from "./charts.js";
+import { chartWindow, fetchSeries, groupsChart, seriesChart } from "./charts.js";
 import {
   alertsTable, announce, api, badge, clear, el, emptyState, formatPercent, formatTime,
   formatValue, liveEvents, metricsSnippet, throttle,
@@ -10,6 +10,9 @@ const name = document.body.dataset.service;
 const path = encodeURIComponent(name);
 const RANGES = { "1h": 3600, "6h": 6 * 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400 };
 const rangeSelect = document.getElementById("range");
+const splitSelect = document.getElementById("split");
+const filterInput = document.getElementById("label-filter");
+const filterForm = document.getElementById("chart-controls");
 const chartsBox = document.getElementById("charts");
 const stateBox = document.getElementById("state");
 const actionsBox = document.getElementById("actions");
@@ -69,8 +72,10 @@ async function loadCharts() {
     return;
   }
   const seconds = RANGES[rangeSelect.value] ?? 3600;
-  const until = new Date();
-  const since = new Date(until - seconds * 1000);
+  const [since, until, points] = chartWindow(seconds);
+  const labels = labelFilter();
+  if (labels === null) return;
+  const groupBy = splitSelect.value || undefined;
   const { data: rules } = await api(`/rules?serviceName=${path}`);
   const { data: global } = await api("/rules");
   const all = [...rules, ...global.filter((r) => r.serviceName === null)];
@@ -80,15 +85,21 @@ async function loadCharts() {
   });
   clear(chartsBox, figures.map((f) => f.figure));
   await Promise.all(figures.map(async ({ type, plot }) => {
-    const series = await fetchSeries(name, type, since, until, 600);
+    const series = await fetchSeries(name, type, since, until, points, { labels, groupBy });
+    plot.dataset.source = series.source;
     if (series.buckets.length === 0) {
-      plot.append(el("p", { class: "muted" }, "No samples in this range."));
+      plot.append(el("p", { class: "muted" }, Object.keys(labels).length
+        ? "No samples with these labels in this range." : "No samples in this range."));
       return;
     }
     const thresholds = all
       .filter((r) => r.isActive && r.condition?.metric === type)
       .map((r) => ({ label: r.name, value: r.condition.threshold }));
-    seriesChart(plot, series, { thresholds });
+    if (groupBy && series.groups.length === 0) {
+      plot.append(el("p", { class: "muted" }, `No ${type} samples carry the label ${groupBy}: showing them all.`));
+    }
+    if (groupBy && series.groups.length > 0) groupsChart(plot, series, { thresholds });
+    else seriesChart(plot, series, { thresholds });
   }));
 }
 
@@ -109,7 +120,38 @@ async function load() {
   }
 }
 
-rangeSelect.addEventListener("change", () => loadCharts().catch((e) => announce(e.message, "error")));
+/** The filter box as {name: value}: `model=gpt-4, region=eu`; null (and a message) when bad. */
+function labelFilter() {
+  const labels = {};
+  filterInput.removeAttribute("aria-invalid");
+  for (const part of filterInput.value.split(",").map((p) => p.trim()).filter(Boolean)) {
+    const [key, ...rest] = part.split("=");
+    if (!key.trim() || rest.length === 0) {
+      filterInput.setAttribute("aria-invalid", "true");
+      announce(`Label filter "${part}": write name=value, e.g. model=gpt-4`, "error");
+      return null;
+    }
+    labels[key.trim()] = rest.join("=").trim();
+  }
+  return labels;
+}
+
+async function redraw() {
+  try {
+    announce("");
+    await loadCharts();
+  } catch (error) {
+    if (error.status === 422) filterInput.setAttribute("aria-invalid", "true");
+    announce(`Could not draw the charts: ${error.message}`, "error");
+  }
+}
+
+rangeSelect.addEventListener("change", redraw);
+splitSelect.addEventListener("change", redraw);
+filterForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  redraw();
+});
 await load();
 const soon = throttle(refreshPanels, 1000);
 liveEvents({
