@@ -1,7 +1,7 @@
 """metric rollups: count/sum/min/max per series per UTC minute, for GET /series
 
 Revision ID: 7e1b9c3d5a27
-Revises: 4c8e2f6a9b13
+Revises: 7a1d5e3c9b20
 Create Date: 2026-12-01 03:40:00
 
 The ingest writer keeps the table current in the transaction that commits samples; this
@@ -15,7 +15,7 @@ from alembic import op
 
 
 revision: str = "7e1b9c3d5a27"
-down_revision: str | Sequence[str] | None = "4c8e2f6a9b13"
+down_revision: str | Sequence[str] | None = "7a1d5e3c9b20"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
