@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
 from fastapi import FastAPI
@@ -15,6 +16,7 @@ from perfpilot.alerts.router import router as alerts_router
 from perfpilot.apidocs.router import install_docs
 from perfpilot.autoscaling.router import router as autoscaling_router
 from perfpilot.backtest.router import router as backtest_router
+from perfpilot.cluster.replica import Replica
 from perfpilot.collection.cumulative import CumulativeState
 from perfpilot.collection.hub import CollectionHub
 from perfpilot.collection.otlp_router import receiver as otlp_receiver
@@ -113,6 +115,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         if migrate:
             await upgrade_database(ctx.engine)
         await load_registry(ctx.readers)  # before anything validates or evaluates a sample
+        # scale-out on PostgreSQL (DESIGN §12, cluster/): off by default
+        replica = Replica(ctx, settings) if settings.scale_out and not settings.is_sqlite else None
         ctx.ingest.start()
         webhooks = WebhookDispatcher(
             engine=ctx.engine,
@@ -123,13 +127,15 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         )
         webhooks.start()
         ctx.loops["webhooks"] = webhooks
-        runner = EngineRunner(
-            sessionmaker=ctx.sessionmaker,
-            readers=ctx.readers,
-            samples=ctx.samples,
-            telemetry=ctx.telemetry,
-            settings=settings,
-        )
+        engine_parts: dict[str, Any] = {
+            "sessionmaker": ctx.sessionmaker,
+            "readers": ctx.readers,
+            "samples": ctx.samples,
+            "telemetry": ctx.telemetry,
+            "settings": settings,
+        }
+        sharded = replica.engine(**engine_parts) if replica is not None else None
+        runner = sharded or EngineRunner(**engine_parts)
         runner.actions = ActionCoordinator(settings, latest_sample_ts=runner.latest_sample_ts)
         runner.events = ctx.events
         await runner.start()
@@ -145,12 +151,18 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             max_series=settings.scrape_max_series,
         )
         scraper.register_metrics(ctx.telemetry.registry)
-        await scraper.start()
         collection.scraper = scraper
-        ctx.loops["scraper"] = scraper
         retention = RetentionLoop(ctx.engine, settings)
-        retention.start()
-        ctx.loops["retention"] = retention
+        if replica is None:
+            await scraper.start()
+            retention.start()
+            ctx.loops["scraper"] = scraper
+            ctx.loops["retention"] = retention
+        else:  # these two run on the leader only
+            assert sharded is not None
+            await replica.start(
+                sharded, scraper=scraper, retention=retention, collection=collection
+            )
         registry = RegistryRefresh(ctx.readers)
         registry.start()
         ctx.loops["registry"] = registry
@@ -166,6 +178,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             await scraper.stop()
             await ctx.ingest.stop()
             await runner.drain()
+            if replica is not None:
+                await replica.stop()
             await runner.stop()
             await retention.stop()
             await registry.stop()

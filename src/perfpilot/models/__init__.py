@@ -10,6 +10,7 @@ from perfpilot.models.metric_types import UserMetricType
 from perfpilot.models.metrics import MetricSeries, MetricSeriesLabel, PerformanceMetric
 from perfpilot.models.reports import OptimizationReport
 from perfpilot.models.rules import OptimizationRule
+from perfpilot.models.shards import EngineShard
 from perfpilot.models.targets import ScrapeTarget
 from perfpilot.models.webhooks import Webhook, WebhookDelivery
 
@@ -18,6 +19,7 @@ __all__ = [
     "IDEMPOTENCY_KEY_TTL",
     "AutoscalingConfig",
     "Base",
+    "EngineShard",
     "IdempotencyKey",
     "MetricSeries",
     "MetricSeriesLabel",

@@ -1,0 +1,46 @@
+"""scale-out on PostgreSQL (DESIGN §12): shard positions, and each sample's inserting
+transaction id so shard owners read new samples in a safe order
+
+Revision ID: 7e3a9c51d2f4
+Revises: 4c8e2f6a9b13
+Create Date: 2026-12-01 03:30:00
+
+`ingest_xid` (PostgreSQL only, xid8) is not in the models: SQLite serves one process and has
+nothing like it. It is added without a default first, so existing rows are not rewritten
+(they stay NULL: already evaluated), then given its default for new rows.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "7e3a9c51d2f4"
+down_revision: str | Sequence[str] | None = "4c8e2f6a9b13"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "ai_engine_shards",
+        sa.Column("shard", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("watermark", sa.BigInteger(), nullable=False),
+        sa.Column("owner", sa.String(length=200), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("shard"),
+    )
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER TABLE ai_performance_metrics ADD COLUMN ingest_xid xid8")
+        op.execute(
+            "ALTER TABLE ai_performance_metrics "
+            "ALTER COLUMN ingest_xid SET DEFAULT pg_current_xact_id()"
+        )
+        op.execute("CREATE INDEX ix_metrics_ingest_xid ON ai_performance_metrics (ingest_xid)")
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP INDEX ix_metrics_ingest_xid")
+        op.execute("ALTER TABLE ai_performance_metrics DROP COLUMN ingest_xid")
+    op.drop_table("ai_engine_shards")
