@@ -17,6 +17,7 @@ from perfpilot.apidocs.router import install_docs
 from perfpilot.autoscaling.router import router as autoscaling_router
 from perfpilot.backtest.router import router as backtest_router
 from perfpilot.cluster.replica import Replica
+from perfpilot.cluster.router import router as cluster_router
 from perfpilot.collection.cumulative import CumulativeState
 from perfpilot.collection.hub import CollectionHub
 from perfpilot.collection.otlp_router import receiver as otlp_receiver
@@ -220,6 +221,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(monitoring_router, prefix=API_PREFIX)
     app.include_router(collection_router, prefix=API_PREFIX)
     app.include_router(targets_router, prefix=API_PREFIX)
+    app.include_router(cluster_router, prefix=API_PREFIX)
     app.include_router(otlp_receiver)
     app.include_router(probes)
     if settings.ui:

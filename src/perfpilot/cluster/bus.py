@@ -24,6 +24,7 @@ EVENTS_CHANNEL = "perfpilot_events"
 # relayed (its replica's own views still show it, and the database keeps it)
 MAX_PAYLOAD = 7_900
 _RETRY_SECONDS = 1.0
+SEND_WAIT_SECONDS = 5.0
 
 
 class ClusterBus:
@@ -32,7 +33,8 @@ class ClusterBus:
         self.replica_id = replica_id
         self.on_samples: list[Callable[[], None]] = []
         self.on_event: list[Callable[[dict[str, Any]], None]] = []
-        self._outbox: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        # (channel, payload, future resolved once sent, if someone waits)
+        self._outbox: asyncio.Queue[tuple[str, str, asyncio.Future[None] | None]] = asyncio.Queue()
         self._samples_queued = False
         self._tasks: list[asyncio.Task[None]] = []
         self.oversized = 0
@@ -59,15 +61,26 @@ class ClusterBus:
         """Wake every shard owner (coalesced: one notification waits at most)."""
         if not self._samples_queued:
             self._samples_queued = True
-            self._outbox.put_nowait((SAMPLES_CHANNEL, ""))
+            self._outbox.put_nowait((SAMPLES_CHANNEL, "", None))
 
     def send(self, message: dict[str, Any]) -> bool:
         """Tell the other replicas; False if too large to relay."""
+        return self._queue(message, None)
+
+    async def send_now(self, message: dict[str, Any]) -> None:
+        """Tell the other replicas and wait until PostgreSQL has it (at most SEND_WAIT: a
+        database that does not answer must not hang the request that made the change)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._queue(message, future):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(future), SEND_WAIT_SECONDS)
+
+    def _queue(self, message: dict[str, Any], future: asyncio.Future[None] | None) -> bool:
         payload = orjson.dumps({**message, "origin": self.replica_id}).decode()
         if len(payload.encode()) > MAX_PAYLOAD:
             self.oversized += 1
             return False
-        self._outbox.put_nowait((EVENTS_CHANNEL, payload))
+        self._outbox.put_nowait((EVENTS_CHANNEL, payload, future))
         return True
 
     async def _send(self) -> None:
@@ -80,10 +93,12 @@ class ClusterBus:
                 continue
             try:
                 while True:
-                    channel, payload = await self._outbox.get()
+                    channel, payload, future = await self._outbox.get()
                     if channel == SAMPLES_CHANNEL:
                         self._samples_queued = False
                     await conn.execute("SELECT pg_notify($1, $2)", channel, payload)
+                    if future is not None and not future.done():
+                        future.set_result(None)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("cluster_notify_failed", error=repr(exc))
             finally:

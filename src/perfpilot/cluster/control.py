@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 import structlog
@@ -44,18 +44,23 @@ class ClusterControl:
         self._engine = engine
         self._bus = bus
 
-    def rule_changed(self, rule_id: str) -> None:
+    # Each returns once PostgreSQL has the notification (awaited before the response): a
+    # sample posted after the response is heard of after the change, on every replica.
+    def rule_changed(self, rule_id: str) -> Awaitable[None]:
         self._engine.rule_changed(rule_id)
-        self._bus.send({"kind": "rule", "rule": rule_id})
+        return self._bus.send_now({"kind": "rule", "rule": rule_id})
 
-    def alert_closed(self, rule_id: str, service_name: str, group: Group = ()) -> None:
+    def alert_closed(self, rule_id: str, service_name: str, group: Group = ()) -> Awaitable[None]:
         self._engine.alert_closed(rule_id, service_name, group)
-        self._bus.send({"kind": "closed", "rule": rule_id, "service": service_name, "group": group})
+        message = {"kind": "closed", "rule": rule_id, "service": service_name}
+        return self._bus.send_now({**message, "group": group})
 
-    def alert_acknowledged(self, rule_id: str, service_name: str, group: Group = ()) -> None:
+    def alert_acknowledged(
+        self, rule_id: str, service_name: str, group: Group = ()
+    ) -> Awaitable[None]:
         self._engine.alert_acknowledged(rule_id, service_name, group)
         message = {"kind": "acknowledged", "rule": rule_id, "service": service_name}
-        self._bus.send({**message, "group": group})
+        return self._bus.send_now({**message, "group": group})
 
 
 class ScraperRelay:
