@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from alembic import command
@@ -30,7 +31,9 @@ def _pg_only(diff: Any) -> bool:
 
 def _differences(connection: Connection) -> list[Any]:
     context = MigrationContext.configure(connection, opts={"compare_type": True})
-    return [d for d in compare_metadata(context, Base.metadata) if not _pg_only(d)]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Did not recognize type 'xid8'")
+        return [d for d in compare_metadata(context, Base.metadata) if not _pg_only(d)]
 
 
 def _downgrade_to_base(connection: Connection) -> None:

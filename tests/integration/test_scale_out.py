@@ -22,10 +22,11 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from perfpilot.cluster.shards import shard_of
+from perfpilot.cluster.shards import shard_of, shard_sql
 from perfpilot.core.auth import Role, TokenAuthority
 from perfpilot.core.config import API_PREFIX
 from perfpilot.core.db import create_engine
+from perfpilot.core.migrate import upgrade_database
 from tests.conftest import TEST_JWT_SECRET, make_settings
 from tests.integration.test_realtime import sse_events
 from tests.integration.test_restart_kill import free_port
@@ -170,6 +171,23 @@ async def _replica_ids(api: Api, group: list[Replica]) -> dict[str, Replica]:
         health = await api(replica, "GET", "/health")
         ids[health["replica"]["id"]] = replica
     return ids
+
+
+async def test_python_and_sql_agree_on_each_services_shard(postgres: str) -> None:
+    names = [f"svc-{i}" for i in range(300)] + ["ai-chat-service", "é-ünïcode", "a" * 100]
+    engine = create_engine(postgres)
+    try:
+        await upgrade_database(engine)  # the fixture empties the tables after the test
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                text(f"SELECT n, {shard_sql('n')} FROM unnest(CAST(:names AS text[])) AS n"),
+                {"names": names, "shard_count": SHARDS},
+            )
+            in_sql = dict(rows.all())
+    finally:
+        await engine.dispose()
+    assert in_sql == {n: shard_of(n, SHARDS) for n in names}
+    assert len(set(in_sql.values())) > SHARDS * 0.9  # spread over (nearly) every shard
 
 
 async def test_three_replicas_share_the_engine_and_survive_a_sigkill(
