@@ -16,7 +16,7 @@ from perfpilot.models import Base
 
 # PostgreSQL only, deliberately not in the models (migration 7e3a9c51d2f4): each sample's
 # inserting transaction id, read by shard owners on scale-out (cluster/feed.py).
-_PG_ONLY = {"ingest_xid", "ix_metrics_ingest_xid"}
+_PG_ONLY = {"ingest_xid", "ix_metrics_ingest_xid", "ix_histograms_ingest_xid"}
 
 
 def _pg_only(diff: Any) -> bool:

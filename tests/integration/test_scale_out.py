@@ -336,7 +336,34 @@ async def test_a_rule_made_on_one_replica_fires_for_samples_sent_to_another_seen
                     if kind == "alert.fired":
                         fired = data
                         break
-        alerts = await api(a, "GET", "/alerts")
+        # a histogram sample sent to C reaches its owner too: p95 of the requests, 2000 ms
+        await api(
+            a,
+            "POST",
+            "/rules",
+            json={
+                "name": "slow tail",
+                "serviceName": "chat-h",
+                "condition": {
+                    "metric": "latency",
+                    "operator": "gt",
+                    "threshold": 1000,
+                    "aggregation": "p95",
+                },
+                "action": {"type": "cache_clear"},
+            },
+        )
+        histogram = {"bounds": [100, 2000], "counts": [90, 10, 0], "sum": 20000, "count": 100}
+        sample = {"serviceName": "chat-h", "metricType": "latency", "histogram": histogram}
+        await api(c, "POST", "/metrics", json=sample)
+
+        async def tail_alert() -> list[Any] | None:
+            found = await api(b, "GET", "/alerts", params={"serviceName": "chat-h"})
+            return found or None
+
+        [tail] = await _eventually(tail_alert, timeout=10, what="the histogram rule's alert")
+        alerts = await api(a, "GET", "/alerts", params={"serviceName": "chat"})
+    assert tail["metadata"]["percentileBasis"] == "histogram"
     assert fired is not None
     assert (fired["ruleId"], fired["serviceName"], fired["currentValue"]) == (
         rule["id"],

@@ -48,6 +48,34 @@ _RECENT_SAMPLES = text(
     """,  # noqa: S608
 )
 
+# histogram samples with observations (as ingestion publishes them)
+_NEW_HISTOGRAMS = text(
+    f"""
+    SELECT h.ingest_xid::text::bigint AS xid, h.id, h.service_name, h.metric_type, h.unit,
+           h.timestamp, h.bounds, h.counts, h.sum, h.count, s.labels, h.series_id
+    FROM ai_performance_histograms h
+    LEFT JOIN ai_metric_series s ON s.id = h.series_id
+    WHERE h.ingest_xid >= CAST(CAST(:low AS text) AS xid8)
+      AND h.ingest_xid < CAST(CAST(:high AS text) AS xid8)
+      AND h.count > 0
+      AND {shard_sql("h.service_name")} = ANY(:shards)
+    """,  # noqa: S608
+)
+
+_RECENT_HISTOGRAMS = text(
+    f"""
+    SELECT h.ingest_xid::text::bigint AS xid, h.service_name, h.metric_type, h.timestamp,
+           h.bounds, h.counts, h.sum, h.count, s.labels
+    FROM ai_performance_histograms h
+    LEFT JOIN ai_metric_series s ON s.id = h.series_id
+    WHERE h.timestamp >= :start AND h.metric_type = ANY(:metrics) AND h.count > 0
+      AND (h.ingest_xid IS NULL OR h.ingest_xid < CAST(CAST(:below AS text) AS xid8))
+      AND {shard_sql("h.service_name")} = ANY(:shards)
+    ORDER BY h.timestamp DESC
+    LIMIT :max_rows
+    """,  # noqa: S608
+)
+
 _CLAIM = text(
     """
     INSERT INTO ai_engine_shards (shard, watermark, owner, updated_at)
@@ -74,14 +102,16 @@ async def snapshot_xmin(session: AsyncSession) -> int:
 async def new_samples(
     session: AsyncSession, *, low: int, high: int, shards: Iterable[int], shard_count: int
 ) -> list[Any]:
-    """Samples of these shards inserted by transactions with ids in [low, high)."""
+    """Samples of these shards inserted by transactions with ids in [low, high): value rows,
+    then histogram rows (those have `bounds`)."""
     params = {
         "low": str(low),
         "high": str(high),
         "shards": sorted(shards),
         "shard_count": shard_count,
     }
-    return list((await session.execute(_NEW_SAMPLES, params)).all())
+    found = list((await session.execute(_NEW_SAMPLES, params)).all())
+    return found + list((await session.execute(_NEW_HISTOGRAMS, params)).all())
 
 
 async def recent_samples(
@@ -104,7 +134,8 @@ async def recent_samples(
         "shard_count": shard_count,
         "max_rows": max_rows,
     }
-    return list((await session.execute(_RECENT_SAMPLES, params)).all())
+    found = list((await session.execute(_RECENT_SAMPLES, params)).all())
+    return found + list((await session.execute(_RECENT_HISTOGRAMS, params)).all())
 
 
 async def claim_shards(

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from perfpilot.cluster import repository as shard_repo
 from perfpilot.cluster.shards import owner_test, shard_of
+from perfpilot.engine.histograms import Histogram
 from perfpilot.engine.restore import restore_rules, restore_states
 from perfpilot.engine.runner import EngineRunner
 from perfpilot.engine.selectors import NO_GROUP, Group
@@ -118,7 +119,7 @@ class ShardedEngineRunner(EngineRunner):
             max_rows=self._settings.engine_restore_max_samples,
         )
         self.core.load_samples(
-            Sample(r.service_name, r.metric_type, r.value, r.timestamp.timestamp(), _labels(r))
+            _sample(r)
             for r in reversed(rows)
             if r.xid is None or r.xid < marks[shard_of(r.service_name, self.shard_count)]
         )
@@ -176,15 +177,39 @@ def _labels(row: Any) -> dict[str, str] | None:
     return None if row.labels is None else cast(dict[str, str], orjson.loads(row.labels))
 
 
+def _json(value: Any) -> Any:
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _histogram(row: Any) -> Histogram | None:
+    """A histogram row's buckets (rows of the histogram table have `bounds`)."""
+    if "bounds" not in row._fields:
+        return None
+    bounds, counts = _json(row.bounds), _json(row.counts)
+    return Histogram(tuple(bounds), tuple(counts), row.sum, row.count)
+
+
+def _sample(row: Any) -> Sample:
+    histogram = _histogram(row)
+    value = row.value if histogram is None else histogram.sum / histogram.count
+    return Sample(
+        row.service_name, row.metric_type, value, row.timestamp.timestamp(), _labels(row), histogram
+    )
+
+
 def _sample_row(row: Any) -> SampleRow:
-    return {
+    histogram = _histogram(row)
+    out: SampleRow = {
         "id": str(row.id),
         "service_name": row.service_name,
         "metric_type": row.metric_type,
-        "value": row.value,
+        "value": row.value if histogram is None else histogram.sum / histogram.count,
         "unit": row.unit,
         "timestamp": row.timestamp,
         "metadata": {},
         "labels": _labels(row) or {},
         "series_id": row.series_id,
     }
+    if histogram is not None:
+        out["histogram"] = histogram
+    return out

@@ -21,6 +21,13 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# the sample tables shard owners read (value samples, histogram samples), with their index
+_FED = (
+    ("ai_performance_metrics", "ix_metrics_ingest_xid"),
+    ("ai_performance_histograms", "ix_histograms_ingest_xid"),
+)
+
+
 def upgrade() -> None:
     op.create_table(
         "ai_engine_shards",
@@ -31,16 +38,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("shard"),
     )
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("ALTER TABLE ai_performance_metrics ADD COLUMN ingest_xid xid8")
-        op.execute(
-            "ALTER TABLE ai_performance_metrics "
-            "ALTER COLUMN ingest_xid SET DEFAULT pg_current_xact_id()"
-        )
-        op.execute("CREATE INDEX ix_metrics_ingest_xid ON ai_performance_metrics (ingest_xid)")
+        for table, index in _FED:
+            op.execute(f"ALTER TABLE {table} ADD COLUMN ingest_xid xid8")
+            op.execute(
+                f"ALTER TABLE {table} ALTER COLUMN ingest_xid SET DEFAULT pg_current_xact_id()"
+            )
+            op.execute(f"CREATE INDEX {index} ON {table} (ingest_xid)")
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP INDEX ix_metrics_ingest_xid")
-        op.execute("ALTER TABLE ai_performance_metrics DROP COLUMN ingest_xid")
+        for table, index in _FED:
+            op.execute(f"DROP INDEX {index}")
+            op.execute(f"ALTER TABLE {table} DROP COLUMN ingest_xid")
     op.drop_table("ai_engine_shards")
