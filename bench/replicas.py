@@ -63,14 +63,14 @@ def token() -> str:
 
 
 class Replica:
-    def __init__(self, name: str, url: str, tmp: Path) -> None:
+    def __init__(self, name: str, url: str, tmp: Path, *, scale_out: bool = True) -> None:
         self.port = free_port()
         self.env = os.environ | {
             "PERFPILOT_DATABASE_URL": url,
             "PERFPILOT_DATA_DIR": str(tmp / name),
             "PERFPILOT_JWT_SECRET": SECRET,
             "PERFPILOT_PORT": str(self.port),
-            "PERFPILOT_SCALE_OUT": "true",
+            "PERFPILOT_SCALE_OUT": "true" if scale_out else "false",
             "PERFPILOT_RATE_LIMIT_ENABLED": "false",
             "PERFPILOT_UI": "false",
             "PERFPILOT_ACCESS_LOG": "false",
@@ -131,16 +131,22 @@ async def unevaluated(conn: asyncpg.Connection) -> int:
     )
 
 
-async def ingestion(url: str, dsn: str, tmp: Path, count: int, seconds: float) -> dict[str, float]:
-    group = [Replica(f"ingest{count}-{i}", url, tmp) for i in range(count)]
+async def ingestion(
+    url: str, dsn: str, tmp: Path, count: int, seconds: float, *, scale_out: bool = True
+) -> dict[str, float]:
+    """count = 0: one process with scale-out off (the baseline)."""
+    group = [
+        Replica(f"ingest{count}-{i}", url, tmp, scale_out=scale_out) for i in range(max(1, count))
+    ]
     await asyncio.gather(*(r.start() for r in group))
     headers = {"Authorization": f"Bearer {token()}"}
     limits = httpx.Limits(max_connections=64)
     conn = await asyncpg.connect(dsn)
     try:
         async with httpx.AsyncClient(headers=headers, timeout=60, limits=limits) as client:
-            await balanced(client, group)
-            if count == 1:  # evaluated by every owner from then on: 10 rules on latency
+            if scale_out:
+                await balanced(client, group)
+            if count == 0:  # evaluated by every owner from then on: 10 rules on latency
                 for k in range(10):
                     rule = {
                         "name": f"never {k}",
@@ -176,7 +182,7 @@ async def ingestion(url: str, dsn: str, tmp: Path, count: int, seconds: float) -
             await asyncio.gather(*(worker(n) for n in range(12)))
             took = time.monotonic() - started
             caught_up = time.monotonic()
-            while await unevaluated(conn):
+            while scale_out and await unevaluated(conn):
                 await asyncio.sleep(0.1)
             lag = time.monotonic() - caught_up
         stored = int(await conn.fetchval("SELECT count(*) FROM ai_performance_metrics"))
@@ -297,14 +303,20 @@ async def main() -> None:
             await upgrade_database(engine)
             await engine.dispose()
             results = {}
+            base = await ingestion(url, dsn, Path(tmp), 0, args.seconds, scale_out=False)
+            print(
+                f"ingestion, one process, scale-out off (baseline): {base['rate']:,.0f} "
+                f"samples/s acknowledged ({base['samples']:,} in {args.seconds:.0f} s)"
+            )
             for count in (1, 2, 3):
                 results[count] = await ingestion(url, dsn, Path(tmp), count, args.seconds)
                 r = results[count]
-                ratio = r["rate"] / results[1]["rate"]
+                vs_one, vs_base = r["rate"] / results[1]["rate"], r["rate"] / base["rate"]
                 print(
                     f"ingestion, {count} replica(s): {r['rate']:,.0f} samples/s acknowledged "
-                    f"({r['samples']:,} in {args.seconds:.0f} s; x{ratio:.2f} vs 1 replica); "
-                    f"owners caught up {r['catch_up']:.2f} s after the load"
+                    f"({r['samples']:,} in {args.seconds:.0f} s; x{vs_one:.2f} vs 1 replica, "
+                    f"x{vs_base:.2f} vs the baseline); owners caught up {r['catch_up']:.2f} s "
+                    "after the load"
                 )
             many, copy = await copy_vs_executemany(dsn)
             print(

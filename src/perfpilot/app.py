@@ -118,6 +118,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         await load_registry(ctx.readers)  # before anything validates or evaluates a sample
         # scale-out on PostgreSQL (DESIGN §12, cluster/): off by default
         replica = Replica(ctx, settings) if settings.scale_out and not settings.is_sqlite else None
+        if settings.scale_out and settings.is_sqlite:
+            log.warning("scale_out_ignored", reason="SQLite serves one process per data directory")
         ctx.ingest.start()
         webhooks = WebhookDispatcher(
             engine=ctx.engine,
