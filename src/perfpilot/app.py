@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
 from fastapi import FastAPI
@@ -17,6 +18,8 @@ from perfpilot.alerts.router import router as alerts_router
 from perfpilot.apidocs.router import install_docs
 from perfpilot.autoscaling.router import router as autoscaling_router
 from perfpilot.backtest.router import router as backtest_router
+from perfpilot.cluster.replica import Replica
+from perfpilot.cluster.router import router as cluster_router
 from perfpilot.collection.cumulative import CumulativeState
 from perfpilot.collection.hub import CollectionHub
 from perfpilot.collection.otlp_router import receiver as otlp_receiver
@@ -117,6 +120,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         if migrate:
             await upgrade_database(ctx.engine)
         await load_registry(ctx.readers)  # before anything validates or evaluates a sample
+        # scale-out on PostgreSQL (DESIGN §12, cluster/): off by default
+        replica = Replica(ctx, settings) if settings.scale_out and not settings.is_sqlite else None
+        if settings.scale_out and settings.is_sqlite:
+            log.warning("scale_out_ignored", reason="SQLite serves one process per data directory")
         ctx.ingest.start()
         webhooks = WebhookDispatcher(
             engine=ctx.engine,
@@ -132,13 +139,15 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         )
         groups.start()
         ctx.loops["webhook_groups"] = groups
-        runner = EngineRunner(
-            sessionmaker=ctx.sessionmaker,
-            readers=ctx.readers,
-            samples=ctx.samples,
-            telemetry=ctx.telemetry,
-            settings=settings,
-        )
+        engine_parts: dict[str, Any] = {
+            "sessionmaker": ctx.sessionmaker,
+            "readers": ctx.readers,
+            "samples": ctx.samples,
+            "telemetry": ctx.telemetry,
+            "settings": settings,
+        }
+        sharded = replica.engine(**engine_parts) if replica is not None else None
+        runner = sharded or EngineRunner(**engine_parts)
         runner.actions = ActionCoordinator(settings, latest_sample_ts=runner.latest_sample_ts)
         runner.events = ctx.events
         await runner.start()
@@ -154,17 +163,23 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             max_series=settings.scrape_max_series,
         )
         scraper.register_metrics(ctx.telemetry.registry)
-        await scraper.start()
         collection.scraper = scraper
-        ctx.loops["scraper"] = scraper
         forwarder = AlertmanagerSender(
             sessionmaker=ctx.sessionmaker, readers=ctx.readers, settings=settings
         )
         forwarder.start()
         ctx.loops["alertmanager"] = forwarder
         retention = RetentionLoop(ctx.engine, settings)
-        retention.start()
-        ctx.loops["retention"] = retention
+        if replica is None:
+            await scraper.start()
+            retention.start()
+            ctx.loops["scraper"] = scraper
+            ctx.loops["retention"] = retention
+        else:  # these two run on the leader only
+            assert sharded is not None
+            await replica.start(
+                sharded, scraper=scraper, retention=retention, collection=collection
+            )
         registry = RegistryRefresh(ctx.readers)
         registry.start()
         ctx.loops["registry"] = registry
@@ -180,6 +195,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             await scraper.stop()
             await ctx.ingest.stop()
             await runner.drain()
+            if replica is not None:
+                await replica.stop()
             await runner.stop()
             await retention.stop()
             await forwarder.stop()
@@ -224,6 +241,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(monitoring_router, prefix=API_PREFIX)
     app.include_router(collection_router, prefix=API_PREFIX)
     app.include_router(targets_router, prefix=API_PREFIX)
+    app.include_router(cluster_router, prefix=API_PREFIX)
     app.include_router(otlp_receiver)
     app.include_router(probes)
     if settings.ui:

@@ -4,7 +4,7 @@ active, the autoscaler on ticks, reverts on resolve; then checks due impact meas
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -40,6 +40,8 @@ class ActionCoordinator:
         # executed actions waiting for their measurement: id -> (service, metric, due), so a
         # step asks the database for due measurements only when one can be taken
         self._pending: dict[uuid.UUID, tuple[str, str | None, float]] = {}
+        # scale-out (engine/sharded.py): the services this replica's engine owns; None: all
+        self.owns: Callable[[str], bool] | None = None
 
     @property
     def pending_measurements(self) -> int:
@@ -53,12 +55,18 @@ class ActionCoordinator:
         self._pending = {
             row.id: (row.service_name, row.metric_type, row.measure_due_at.timestamp())
             for row in await session.execute(query)
+            if self.owns is None or self.owns(row.service_name)
         }
 
     def track(self, action: OptimizationAction) -> None:
         """An action executed outside an engine step (Alertmanager intake), once committed:
         measured like the engine's own."""
         self._track(action)
+
+    def forget_services(self, keep: Callable[[str], bool]) -> None:
+        """Drop pending measurements and cooldowns of services handed to another replica."""
+        self._pending = {k: v for k, v in self._pending.items() if keep(v[0])}
+        self._last_attempt = {k: v for k, v in self._last_attempt.items() if keep(k[1])}
 
     def _track(self, action: OptimizationAction) -> None:
         if action.status == "executed" and action.outcome is None and action.measure_due_at:
@@ -154,7 +162,7 @@ class ActionCoordinator:
             if proposal is not None:
                 proposals.append(proposal)
         if ticked:
-            proposals.extend(await self.autoscaler.proposals(session, now=now))
+            proposals.extend(await self.autoscaler.proposals(session, now=now, owns=self.owns))
         done = await self.executor.execute(session, proposals) if proposals else []
         for proposal, executed in zip(proposals, done, strict=True):
             if proposal.rule_id is not None:
@@ -167,7 +175,12 @@ class ActionCoordinator:
                 self._track(revert)
         if self._pending and self._measurement_ready(now):
             measured = await measure_due(
-                session, self.executor, now=now, latest_sample_ts=self._latest, grace=self._grace
+                session,
+                self.executor,
+                now=now,
+                latest_sample_ts=self._latest,
+                grace=self._grace,
+                owns=self.owns,
             )
             for taken in measured:
                 self._pending.pop(taken.id, None)

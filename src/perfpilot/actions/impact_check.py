@@ -73,6 +73,7 @@ async def measure_due(
     now: float,
     latest_sample_ts: LatestSample,
     grace: float,
+    owns: Callable[[str], bool] | None = None,
 ) -> list[OptimizationAction]:
     """Measure every action whose window has passed: samples seen beyond its end (sample
     time), or the wall clock past its end plus `grace` (the data is not coming)."""
@@ -81,7 +82,7 @@ async def measure_due(
     # the wall clock by more than the 5 min ingestion allows
     due_by = datetime.fromtimestamp(max(now, time.time()) + MAX_FUTURE_SKEW_SECONDS, UTC)
     for action in await repository.due_measurements(session, due_by=due_by):
-        if action.measure_due_at is None:
+        if action.measure_due_at is None or (owns is not None and not owns(action.service_name)):
             continue
         if action.metric_type is None:  # never due in practice: said, not left pending
             _record(action, Measurement(None, None, "unmeasured", "no metric to measure by"), 0)

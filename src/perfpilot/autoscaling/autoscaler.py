@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +22,9 @@ class Autoscaler:
         self.window = settings.autoscaler_window_seconds
         self.stabilizer = Stabilizer()
 
-    async def proposals(self, session: AsyncSession, *, now: float) -> list[Proposal]:
+    async def proposals(
+        self, session: AsyncSession, *, now: float, owns: Callable[[str], bool] | None = None
+    ) -> list[Proposal]:
         """Scale proposals for every service with fresh data of its autoscaling metric."""
         configs = {c.service_name: c for c in await repository.all_configs(session)}
         default = configs.get(GLOBAL_SCOPE) or repository.default_config()
@@ -36,6 +39,8 @@ class Autoscaler:
                 session, metric_type=metric, start=start, end=end
             )
             for service, utilization, samples in rows:
+                if owns is not None and not owns(service):
+                    continue  # another replica's engine scales it (scale-out)
                 config = configs.get(service, default)
                 if not config.enabled or config.metric != metric:
                     continue

@@ -104,6 +104,11 @@ class ScrapeScheduler:
             self._launch(target)
 
     async def stop(self) -> None:
+        await self.pause()
+        await self._client.aclose()
+
+    async def pause(self) -> None:
+        """Stop scraping until start() (scale-out: this replica stopped leading)."""
         self._running = False
         tasks = list(self._tasks.values())
         for task in tasks:
@@ -112,7 +117,6 @@ class ScrapeScheduler:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-        await self._client.aclose()
 
     @property
     def alive(self) -> bool:

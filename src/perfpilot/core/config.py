@@ -103,6 +103,16 @@ class Settings(BaseSettings):
     # at start, windows are rebuilt from at most this many recent samples
     engine_restore_max_samples: int = 200_000
 
+    # scale-out on PostgreSQL (DESIGN §12): several replicas share the engine by shards of
+    # services, each owned by one live replica through an advisory lock. Every replica of a
+    # deployment must use the same shard count.
+    scale_out: bool = False
+    shards: int = Field(default=64, ge=1, le=4096)
+    # how often a replica checks its shards (take free ones, release extras, see others)
+    shard_check_seconds: float = Field(default=1.0, gt=0)
+    # the shard owner polls for new samples at least this often (NOTIFY wakes it sooner)
+    shard_poll_seconds: float = Field(default=0.5, gt=0)
+
     # impact verification: wait `settle` after an action, then measure over `window`
     impact_settle_seconds: float = 60.0
     impact_window_seconds: float = 300.0

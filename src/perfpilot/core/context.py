@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -21,16 +22,18 @@ from perfpilot.monitoring.telemetry import Telemetry
 class EngineControl(Protocol):
     """What request handlers may tell the running engine, after their commit."""
 
-    def rule_changed(self, rule_id: str) -> None: ...
+    # An awaitable result is awaited before the response goes out (scale-out: the other
+    # replicas have been told, cluster/control.py).
+    def rule_changed(self, rule_id: str) -> Awaitable[None] | None: ...
 
     # group: the alert's groupBy label values, sorted by name ((): not grouped)
     def alert_closed(
         self, rule_id: str, service_name: str, group: tuple[tuple[str, str], ...] = ()
-    ) -> None: ...
+    ) -> Awaitable[None] | None: ...
 
     def alert_acknowledged(
         self, rule_id: str, service_name: str, group: tuple[tuple[str, str], ...] = ()
-    ) -> None: ...
+    ) -> Awaitable[None] | None: ...
 
 
 @dataclass

@@ -16,7 +16,7 @@ the plain series of (service, metric) still receives every sample.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from operator import attrgetter
 from types import MappingProxyType
@@ -393,6 +393,14 @@ class EvaluationCore:
 
     def report_failure(self, failure: PairFailure) -> None:
         self._failures.append(failure)
+
+    def forget_services(self, keep: Callable[[str], bool]) -> None:
+        """Drop the windows and states of every service `keep` refuses (a shard handed to
+        another replica: its states are in the database, committed with each step)."""
+        for tables in (self._series, self._grouped):
+            for services in tables.values():
+                for service in [s for s in services if not keep(s)]:
+                    del services[service]
 
     # --- time ------------------------------------------------------------------------------
 

@@ -68,6 +68,9 @@ class StepWriter:
     # firings whose actions are still to run (found at restore: module docstring)
     unactioned: list[Fired]
 
+    async def _save_position(self, session: AsyncSession, step: Step) -> None:
+        """Where the engine stands in its input, in the step's transaction (sharded engine)."""
+
     async def _commit(self, step: Step, *, scope: set[Pair] | None = None) -> None:
         """Persist one step: its alerts, then its actions (module docstring); memory follows
         only once committed. Raises only if the alerts' transaction fails.
@@ -122,6 +125,7 @@ class StepWriter:
                     if closed_alert is not None:
                         resolved.append((closed_alert, step.now))
                     closed.add(pair)
+            await self._save_position(session, step)
             stamp = datetime.fromtimestamp(now, UTC)
             if step.ticked:  # silences that began or ended since the last tick
                 resumed = await review_silences(

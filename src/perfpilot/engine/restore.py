@@ -4,6 +4,7 @@ timers and recent windows. A restart loses no timer and duplicates no alert."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import orjson
@@ -34,6 +35,13 @@ async def restore_core(
     max_samples: int,
 ) -> dict[Pair, uuid.UUID]:
     """Load everything into `core`; returns the open alert of each (rule, service)."""
+    await restore_rules(core, session)
+    open_alerts = await restore_states(core, session)
+    await load_windows(core, session, now=now, no_data_after=no_data_after, max_samples=max_samples)
+    return open_alerts
+
+
+async def restore_rules(core: EvaluationCore, session: AsyncSession) -> None:
     for rule in (await session.execute(select(OptimizationRule))).scalars().all():
         try:
             spec = rule_spec(rule)
@@ -42,12 +50,21 @@ async def restore_core(
             log.warning("rule_invalid_skipped", rule_id=str(rule.id), reason=str(exc))
             continue
         core.upsert_rule(spec)
+
+
+async def restore_states(
+    core: EvaluationCore, session: AsyncSession, owns: Callable[[str], bool] | None = None
+) -> dict[Pair, uuid.UUID]:
+    """Open alerts and pending/firing states (of the services `owns` accepts, default all);
+    returns the open alert of each pair."""
     open_alerts: dict[Pair, uuid.UUID] = {}
     for alert in await alert_repo.open_alerts(session):
-        if alert.rule_id is not None:
+        if alert.rule_id is not None and (owns is None or owns(alert.service_name)):
             open_alerts[(str(alert.rule_id), alert.service_name, group_of(alert.labels))] = alert.id
     restored: set[Pair] = set()
     for row in await alert_repo.load_states(session):
+        if owns is not None and not owns(row.service_name):
+            continue
         state = dict(row.state)
         try:
             pair = (str(row.rule_id), row.service_name, group_of(orjson.loads(row.labels)))
@@ -79,7 +96,6 @@ async def restore_core(
                 },
                 pair[2],
             )
-    await load_windows(core, session, now=now, no_data_after=no_data_after, max_samples=max_samples)
     return open_alerts
 
 

@@ -84,6 +84,9 @@ class EngineRunner(StepWriter):
         self.events: EventHub | None = None  # live views (SSE); set by create_app
         self._idle = asyncio.Event()
         self._idle.set()
+        # held for each step from apply to commit: shard hand-overs (engine/sharded.py) happen
+        # between steps, never inside one
+        self._step_lock = asyncio.Lock()
         self._failure_logged: dict[tuple[str, str], float] = {}
         self.unactioned = []
 
@@ -149,23 +152,33 @@ class EngineRunner(StepWriter):
                 no_data_after=self._settings.no_data_after_seconds,
                 max_samples=self._settings.engine_restore_max_samples,
             )
-            self._silenced = {
-                a.id for a in await alerts_repo.open_alerts(session) if is_silenced(a)
-            }
-            if self.actions is not None:
-                await self.actions.load(session)
-                for alert in await actions_repo.unactioned_open_alerts(session):
-                    if is_silenced(alert):
-                        continue  # its action waits for the silence to end
-                    spec = self.core.rule(str(alert.rule_id))
-                    if spec is not None:
-                        self.unactioned.append((spec, alert, alert.triggered_at.timestamp()))
+            await self._restore_actions(session)
         log.info(
             "engine_restored",
             rules=len(self.core.rules()),
             open_alerts=len(self._open),
             unactioned_alerts=len(self.unactioned),
         )
+
+    async def _restore_actions(
+        self, session: AsyncSession, owns: Callable[[str], bool] | None = None
+    ) -> None:
+        """Cooldowns and pending measurements, and the open alerts whose action never ran
+        (of the services `owns` accepts, default all); which open alerts are silenced."""
+        self._silenced |= {
+            a.id
+            for a in await alerts_repo.open_alerts(session)
+            if is_silenced(a) and (owns is None or owns(a.service_name))
+        }
+        if self.actions is None:
+            return
+        await self.actions.load(session)
+        for alert in await actions_repo.unactioned_open_alerts(session):
+            if is_silenced(alert):
+                continue  # its action waits for the silence to end
+            spec = self.core.rule(str(alert.rule_id))
+            if spec is not None and (owns is None or owns(alert.service_name)):
+                self.unactioned.append((spec, alert, alert.triggered_at.timestamp()))
 
     # -- loops ---------------------------------------------------------------------------
     async def _tick_loop(self) -> None:
@@ -181,8 +194,9 @@ class EngineRunner(StepWriter):
                 work.append(self._queue.get_nowait())
             self._telemetry.engine_queue.set(0)
             try:
-                step = await self._apply(work, taken=time.time())
-                await self._persist(step)
+                async with self._step_lock:
+                    step = await self._apply(work, taken=time.time())
+                    await self._persist(step)
             except Exception:  # keep evaluating; the failure is logged with its cause
                 log.exception("engine_step_failed", items=len(work))
             finally:
@@ -194,26 +208,7 @@ class EngineRunner(StepWriter):
         core = self.core
         for item in work:
             if isinstance(item, Samples):
-                samples = [
-                    Sample(
-                        r["service_name"],
-                        r["metric_type"],
-                        r["value"],
-                        r["timestamp"].timestamp(),
-                        r["labels"] or None,
-                        r.get("histogram"),
-                    )
-                    for r in item.rows
-                ]
-                if samples:
-                    step.now = max(step.now, max(sample.ts for sample in samples))
-                transitions = core.evaluate_batch(samples)
-                for t in transitions:
-                    if t.kind is TransitionKind.FIRED:
-                        step.origins.setdefault(t.pair, item)
-                step.transitions.extend(transitions)
-                self._report_failures()
-                self._telemetry.samples_evaluated.inc(len(samples))
+                self._evaluate_rows(item, step)
             elif isinstance(item, Tick):
                 step.now = max(step.now, item.now)
                 step.ticked = True
@@ -226,9 +221,36 @@ class EngineRunner(StepWriter):
             elif isinstance(item, AlertAcknowledged):
                 core.acknowledge(*item.pair)
                 step.dirty.add(item.pair)
-            else:
+            elif isinstance(item, RuleChanged):
                 await self._reload_rule(item.rule_id, step)
+            else:
+                await self._apply_other(item, step)
         return step
+
+    async def _apply_other(self, item: Work, step: Step) -> None:
+        raise TypeError(f"unexpected engine work: {item!r}")  # subclasses add kinds
+
+    def _evaluate_rows(self, item: Samples, step: Step) -> None:
+        samples = [
+            Sample(
+                r["service_name"],
+                r["metric_type"],
+                r["value"],
+                r["timestamp"].timestamp(),
+                r["labels"] or None,
+                r.get("histogram"),
+            )
+            for r in item.rows
+        ]
+        if samples:
+            step.now = max(step.now, max(sample.ts for sample in samples))
+        transitions = self.core.evaluate_batch(samples)
+        for t in transitions:
+            if t.kind is TransitionKind.FIRED:
+                step.origins.setdefault(t.pair, item)
+        step.transitions.extend(transitions)
+        self._report_failures()
+        self._telemetry.samples_evaluated.inc(len(samples))
 
     def _report_failures(self) -> None:
         """Log (throttled per pair) and count the pair evaluations the core isolated."""
@@ -294,7 +316,7 @@ class EngineRunner(StepWriter):
         busy = actions is not None and (
             step.ticked or bool(self._open or self.unactioned) or actions.pending_measurements > 0
         )
-        if not step.transitions and not step.dirty and not busy:
+        if not step.transitions and not step.dirty and not busy and step.position is None:
             return
         step.now = step.now or self._clock()
         try:

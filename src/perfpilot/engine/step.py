@@ -39,7 +39,20 @@ class AlertAcknowledged:
     pair: Pair
 
 
-Work = Samples | Tick | RuleChanged | AlertClosed | AlertAcknowledged
+@dataclass(frozen=True, slots=True)
+class FeedPull:
+    """Read the owned shards' newly committed samples from the store (engine/sharded.py)."""
+
+
+# How far a sharded engine has evaluated: every sample of these shards inserted by a
+# transaction below `watermark` (cluster/repository.py).
+@dataclass(frozen=True, slots=True)
+class Position:
+    watermark: int
+    shards: tuple[int, ...]
+
+
+Work = Samples | Tick | RuleChanged | AlertClosed | AlertAcknowledged | FeedPull
 
 
 @dataclass
@@ -53,6 +66,7 @@ class Step:
     ticked: bool = False
     taken: float = 0.0  # wall clock: when the step took its work off the queue
     origins: dict[Pair, Samples] = field(default_factory=dict)  # the group a firing came from
+    position: Position | None = None  # sharded engine: saved with the step's alerts
 
     def pairs(self) -> set[Pair]:
         """Every (rule, service, group) pair the step writes something for."""
@@ -79,4 +93,4 @@ class Step:
 
     def rest(self) -> Step:
         """The part of this step that concerns no pair: the tick (autoscaler, measurements)."""
-        return Step(now=self.now, ticked=self.ticked)
+        return Step(now=self.now, ticked=self.ticked, position=self.position)

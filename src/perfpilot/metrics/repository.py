@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import asyncpg
 from sqlalchemy import Table, bindparam, delete, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, Row
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from perfpilot.core.pagination import after_cursor, newest_first
@@ -104,9 +106,32 @@ def _insert_statement(dialect: Dialect) -> str:
     return sql
 
 
+# On PostgreSQL a group this large is written with COPY (asyncpg copy_records_to_table):
+# about twice the rows/s of executemany (BENCHMARKS.md, "Scale-out"); below it, the extra
+# round trip that makes COPY join the transaction costs more than it saves.
+COPY_MIN_ROWS = 500
+
+
 async def insert_samples(connection: AsyncConnection, rows: Sequence[StoredRow]) -> None:
-    """One executemany of bound rows in the caller's transaction."""
+    """Bound rows in the caller's transaction: one executemany, or COPY (PostgreSQL)."""
+    if connection.dialect.name == "postgresql" and len(rows) >= COPY_MIN_ROWS:
+        await _copy_samples(connection, rows)
+        return
     await connection.exec_driver_sql(_insert_statement(connection.dialect), list(rows))
+
+
+async def _copy_samples(connection: AsyncConnection, rows: Sequence[StoredRow]) -> None:
+    # the driver begins the transaction on the first statement: COPY must come after one
+    await connection.exec_driver_sql("SELECT 1")
+    raw = await connection.get_raw_connection()
+    try:
+        await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+            _table.name, records=rows, columns=_COLUMNS
+        )
+    except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+        # refused for its data, as executemany's would be (metrics/ingest.py isolates the
+        # request that holds the row)
+        raise DBAPIError("COPY ai_performance_metrics", None, exc) from exc
 
 
 # GET /metrics reads columns, not ORM objects: a page is tuples, no identity map, no instances

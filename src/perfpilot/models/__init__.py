@@ -16,6 +16,7 @@ from perfpilot.models.metrics import (
 )
 from perfpilot.models.reports import OptimizationReport
 from perfpilot.models.rules import OptimizationRule
+from perfpilot.models.shards import EngineShard
 from perfpilot.models.silences import Silence
 from perfpilot.models.targets import ScrapeTarget
 from perfpilot.models.webhooks import Webhook, WebhookDelivery, WebhookGroup
@@ -27,6 +28,7 @@ __all__ = [
     "AlertmanagerNotice",
     "AutoscalingConfig",
     "Base",
+    "EngineShard",
     "IdempotencyKey",
     "MetricRollup",
     "MetricSeries",

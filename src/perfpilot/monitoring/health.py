@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from perfpilot import __version__
 from perfpilot.core.context import AppContext
-from perfpilot.monitoring.schemas import HealthOut, HealthServices
+from perfpilot.monitoring.schemas import HealthOut, HealthServices, ReplicaHealth
 
 DB_CHECK_TIMEOUT_SECONDS = 2.0
 
@@ -54,4 +54,18 @@ async def check_health(ctx: AppContext) -> HealthOut:
         last_check=datetime.now(UTC),
         version=__version__,
         uptime=round(ctx.uptime_seconds, 3),
+        replica=replica_health(ctx),
+    )
+
+
+def replica_health(ctx: AppContext) -> ReplicaHealth | None:
+    manager = ctx.loops.get("shards")  # cluster/ownership.ShardManager, on scale-out only
+    if manager is None:
+        return None
+    return ReplicaHealth(
+        id=manager.replica_id,
+        shards=len(manager.owned),
+        shard_count=manager.shard_count,
+        live_replicas=manager.live_replicas,
+        leader=manager.leader,
     )

@@ -12,9 +12,20 @@ class HealthServices(CamelModel):
     alerts: bool
 
 
+class ReplicaHealth(CamelModel):
+    """Scale-out only (PERFPILOT_SCALE_OUT on PostgreSQL): this replica's part."""
+
+    id: str
+    shards: int  # shards this replica owns
+    shard_count: int
+    live_replicas: int
+    leader: bool
+
+
 class HealthOut(CamelModel):
     status: Literal["healthy", "degraded", "unhealthy"]
     services: HealthServices
     last_check: datetime
     version: str
     uptime: float
+    replica: ReplicaHealth | None = None  # null: one process, no scale-out
