@@ -8,6 +8,7 @@ from perfpilot.models.histograms import PerformanceHistogram
 from perfpilot.models.idempotency import IDEMPOTENCY_KEY_TTL, IdempotencyKey
 from perfpilot.models.metric_types import UserMetricType
 from perfpilot.models.metrics import MetricSeries, MetricSeriesLabel, PerformanceMetric
+from perfpilot.models.prices import ModelPrice
 from perfpilot.models.reports import OptimizationReport
 from perfpilot.models.rules import OptimizationRule
 from perfpilot.models.targets import ScrapeTarget
@@ -21,6 +22,7 @@ __all__ = [
     "IdempotencyKey",
     "MetricSeries",
     "MetricSeriesLabel",
+    "ModelPrice",
     "OptimizationAction",
     "OptimizationReport",
     "OptimizationRule",
