@@ -1,13 +1,15 @@
 """The queueing model's inputs estimated from a service's stored samples. Pure.
 
-- Arrival rate λ: the mean reported throughput (answered requests/s) over the window, divided
-  by the success share (1 - mean error_rate) when error_rate is reported: failed requests
-  arrived too, and an overloaded service fails the ones it cannot carry.
+Every rate is read over the newest half of the window's samples, so that a load that has just
+risen is read at its new level rather than averaged with the calm before it.
+- Arrival rate λ: the mean reported throughput (answered requests/s), divided by the success
+  share (1 - mean error_rate) when error_rate is reported: failed requests arrived too, and an
+  overloaded service fails the ones it cannot carry.
 - Per-instance service rate μ and service time S, by what the data holds:
   - cpu reported ("throughput per busy instance"): μ = throughput / (instances x cpu/100);
-    S is fixed (an LLM server batches, so a request takes S >> 1/μ): S = mean latency - E[W]
-    at the current instances while utilisation < 0.9, else the lowest latency sample of the
-    history window (the latency when nothing queued);
+    S is fixed (an LLM server batches, so a request takes S >> 1/μ): the smaller of mean
+    latency - E[W] at the current instances (while utilisation < 0.9) and the 5th percentile
+    of the history window's latency (the latency when nothing queued);
   - latency only (textbook M/M/c): μ is the rate at which M/M/c with the current instances and
     λ reproduces the measured mean latency (1/μ + E[W] = latency), S ~ Exp(μ).
 """
@@ -19,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from perfpilot.engine.windows import percentile_cont
 from perfpilot.sizing.erlang import QueueModel, ServiceKind, mean_wait
 
 SATURATED = 0.9  # above this utilisation the latency is mostly queue: S is read from history
@@ -48,7 +51,9 @@ class Estimate:
 
 
 def _mean(values: Sequence[float]) -> float:
-    return math.fsum(values) / len(values)
+    """The mean of the newest half of time-ordered samples."""
+    recent = values[len(values) // 2 :]
+    return math.fsum(recent) / len(recent)
 
 
 def _solve_service_rate(arrival: float, instances: int, latency_s: float) -> float:
@@ -103,10 +108,14 @@ def estimate(observed: Observed) -> Estimate:
         service_s = latency_s - mean_wait(o.instances, answered, mu)
         basis = "mean latency - E[W] at the current instances"
         if utilisation >= SATURATED or not math.isfinite(service_s) or service_s <= 0:
-            if not o.history_latency:
-                raise CannotSize("saturated and no latency history to read the service time")
-            service_s = min(o.history_latency) / 1000.0
-            basis = "lowest latency sample of the history window (saturated now)"
+            service_s = math.inf
+        if o.history_latency:
+            unqueued = percentile_cont(sorted(o.history_latency), 0.05) / 1000.0
+            if unqueued < service_s:
+                service_s = unqueued
+                basis = "5th percentile of the history window's latency"
+        if not math.isfinite(service_s):
+            raise CannotSize("saturated and no latency history to read the service time")
         inputs |= {
             "serviceRatePerInstance": mu,
             "serviceRateBasis": "throughput / (instances x cpu) (throughput per busy instance)",

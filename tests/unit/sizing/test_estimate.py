@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from perfpilot.engine.windows import percentile_cont
 from perfpilot.sizing.erlang import mean_wait
 from perfpilot.sizing.estimate import CannotSize, Observed, estimate
 
@@ -26,6 +27,24 @@ def test_batched_service_read_from_cpu_and_latency() -> None:
     assert fitted.inputs["samples"] == {"throughput": 12, "latency": 12, "cpu": 12, "errorRate": 0}
 
 
+HISTORY = [1210.0 + 5 * (i % 7) for i in range(30)] + [9000.0] * 6
+
+
+def test_newest_half_of_the_window_is_read() -> None:
+    # calm then a spike: the rates are the spike's
+    fitted = estimate(
+        Observed(
+            throughput=[5.0] * 4 + [8.0] * 4,
+            latency=[1300.0] * 4 + [9000.0] * 4,
+            cpu=[60.0] * 4 + [100.0] * 4,
+            history_latency=HISTORY,
+            instances=2,
+        )
+    )
+    assert fitted.model.arrival == pytest.approx(8.0)
+    assert fitted.model.service_rate == pytest.approx(4.0)
+
+
 def test_saturated_service_reads_arrivals_through_errors_and_service_time_from_history() -> None:
     # 4 instances x 4 rps carried at 100 % cpu; a fifth of the arrivals fail (timeouts)
     fitted = estimate(
@@ -34,13 +53,13 @@ def test_saturated_service_reads_arrivals_through_errors_and_service_time_from_h
             latency=[9000.0] * 6,
             cpu=[100.0] * 6,
             error_rate=[0.2] * 6,
-            history_latency=[1250.0, 1210.0, 1300.0, 9000.0],
+            history_latency=HISTORY,
             instances=4,
         )
     )
     assert fitted.model.arrival == pytest.approx(20.0)
     assert fitted.model.service_rate == pytest.approx(4.0)
-    assert fitted.model.service_s == pytest.approx(1.21)
+    assert fitted.model.service_s == pytest.approx(percentile_cont(sorted(HISTORY), 0.05) / 1000)
     assert "history" in fitted.inputs["serviceTimeBasis"]
 
 
