@@ -223,3 +223,88 @@ async def test_reported_cost_wins_and_no_rules_means_no_advice(live_server: Live
     assert big["requests"] is None and big["costPerRequest"] is None
     # no latency/accuracy rule says what quality the service needs: no cheaper-model advice
     assert not [x for x in report["recommendations"] if x["kind"] == "cheaper_model"]
+
+
+@pytest.mark.settings(impact_settle_seconds=10.0, impact_window_seconds=30.0)
+async def test_a_past_model_switch_measured_impact_is_evidence(live_server: LiveServer) -> None:
+    s = live_server
+    await put_prices(s)
+    for body in (
+        {
+            "name": "slow: switch model",
+            "serviceName": SERVICE,
+            "condition": {
+                "metric": "latency",
+                "operator": "gt",
+                "threshold": 2000,
+                "aggregation": "avg",
+                "window": 30,
+            },
+            "action": {
+                "type": "model_switch",
+                "parameters": {"model": "mid-model"},
+                "revertOnResolve": False,
+            },
+        },
+        {
+            "name": "accuracy guard",
+            "serviceName": SERVICE,
+            "condition": {"metric": "accuracy", "operator": "lt", "threshold": 0.85},
+            "action": {"type": "cache_clear"},
+        },
+    ):
+        r = await s.client.post(s.api("/rules"), json=body, headers=s.auth())
+        assert r.status_code == 201, r.text
+    now = datetime.now(UTC).replace(microsecond=0)
+    t0 = now - timedelta(minutes=40)
+
+    def plain(second: float, metric: str, value: float) -> dict[str, Any]:
+        return {
+            "serviceName": SERVICE,
+            "metricType": metric,
+            "value": value,
+            "timestamp": (t0 + timedelta(seconds=second)).isoformat(),
+        }
+
+    await s.push(plain(0, "latency", 3000.0))  # fires: model_switch to mid-model at t0
+    after = [1500.0, 1550.0, 1450.0, 1600.0]  # on mid-model, inside (t0 + 10, t0 + 40]
+    await s.push(*(plain(15 + 5 * i, "latency", v) for i, v in enumerate(after)))
+    await s.push(plain(50, "latency", 1500.0))
+    actions = (
+        await s.client.get(s.api("/actions"), params={"serviceName": SERVICE}, headers=s.auth())
+    ).json()["data"]
+    [switch] = [a for a in actions if a["type"] == "model_switch"]
+    assert switch["measuredValue"] == pytest.approx(sum(after) / len(after))
+    # mid-model's accuracy from labelled samples; no labelled latency for it
+    await s.push(
+        *(sample(t0 + timedelta(seconds=60 + i), "accuracy", 0.9, "mid-model") for i in range(4))
+    )
+    start = now - timedelta(minutes=20)
+    await s.push(
+        *(
+            sample(start + timedelta(seconds=30 + 10 * i), "input_tokens", IN_TOKENS, "big-model")
+            for i in range(10)
+        )
+    )
+    r = await s.client.post(
+        s.api("/reports"),
+        json={
+            "serviceName": SERVICE,
+            "reportType": "custom",
+            "period": {"start": start.isoformat(), "end": now.isoformat()},
+        },
+        headers=s.auth("operator"),
+    )
+    assert r.status_code == 201, r.text
+    [advice] = [x for x in r.json()["data"]["recommendations"] if x["kind"] == "cheaper_model"]
+    evidence = advice["evidence"]
+    # tiny-model has no evidence at all: not recommended although cheaper
+    assert evidence["candidate"] == "mid-model"
+    checks = {c["metric"]: c for c in evidence["ruleChecks"]}
+    assert checks["latency"]["basis"] == "model_switch"
+    assert checks["latency"]["actionId"] == switch["id"]
+    assert checks["latency"]["value"] == pytest.approx(switch["measuredValue"])
+    assert checks["accuracy"]["basis"] == "history"
+    cost = 10 * IN_TOKENS * 10.0 / 1e6
+    mid = 10 * IN_TOKENS * 2.0 / 1e6
+    assert evidence["periodSaving"] == pytest.approx(cost - mid)
