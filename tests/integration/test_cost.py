@@ -102,6 +102,13 @@ async def test_price_table_defaults_overrides_and_validation(live_server: LiveSe
     )
     assert bad.status_code == 422
     assert "inputPerMTok" in {d["field"] for d in bad.json()["error"]["details"]}
+    naive = await s.client.put(
+        s.api("/prices"),
+        json={"model": "x", "inputPerMTok": 1, "outputPerMTok": 1, "validFrom": "2026-01-01T00:00"},
+        headers=s.auth(),
+    )
+    assert naive.status_code == 422
+    assert "validFrom" in {d["field"] for d in naive.json()["error"]["details"]}
     forbidden = await s.client.put(
         s.api("/prices"),
         json={"model": "x", "inputPerMTok": 1, "outputPerMTok": 1},

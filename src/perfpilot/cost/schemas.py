@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from perfpilot.core.schemas import CamelModel
 
@@ -15,7 +15,9 @@ class PriceIn(CamelModel):
     input_per_m_tok: float = Field(ge=0, le=1_000_000, allow_inf_nan=False, description="USD / 1M")
     output_per_m_tok: float = Field(ge=0, le=1_000_000, allow_inf_nan=False, description="USD / 1M")
     currency: Literal["USD"] = "USD"
-    valid_from: datetime | None = Field(default=None, description="Default: now")
+    valid_from: AwareDatetime | None = Field(
+        default=None, description="With a timezone; default: now"
+    )
     source: str | None = Field(default=None, max_length=500)
 
 
