@@ -38,6 +38,7 @@ from perfpilot.core.migrate import upgrade_database
 from perfpilot.core.openapi import install_openapi
 from perfpilot.core.outbound import OutboundPolicy, parse_networks
 from perfpilot.core.ratelimit import RateLimiter
+from perfpilot.cost.router import router as prices_router
 from perfpilot.engine.runner import EngineRunner
 from perfpilot.metric_types.refresh import RegistryRefresh
 from perfpilot.metric_types.router import router as metric_types_router
@@ -235,6 +236,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(services_router, prefix=API_PREFIX)
     app.include_router(actions_router, prefix=API_PREFIX)
     app.include_router(autoscaling_router, prefix=API_PREFIX)
+    app.include_router(prices_router, prefix=API_PREFIX)
     app.include_router(optimize_router, prefix=API_PREFIX)
     app.include_router(reports_router, prefix=API_PREFIX)
     app.include_router(live_router, prefix=API_PREFIX)

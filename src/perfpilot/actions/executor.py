@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,6 +23,7 @@ from perfpilot.core.config import Settings
 from perfpilot.metrics import histogram_repository
 from perfpilot.models import OptimizationAction, ServiceState
 from perfpilot.rules.service import rule_spec
+from perfpilot.sizing.service import resolve_auto
 from perfpilot.webhooks.service import enqueue_event
 
 # why an action that changed nothing has no measurement
@@ -138,7 +139,26 @@ class ActionExecutor:
         if left > 0:
             return await self._record_skip(session, proposal, f"cooldown: {left:.0f}s left")
         row, bounds = await self.load_state(session, proposal.service_name)
-        plan = plan_action(state_of_row(row), proposal.action_type, proposal.parameters, bounds)
+        parameters = proposal.parameters
+        if parameters.get("instances") == "auto":
+            auto = await resolve_auto(
+                session,
+                service_name=proposal.service_name,
+                action_type=proposal.action_type,
+                parameters=parameters,
+                rule_id=proposal.rule_id,
+                at=proposal.at,
+                window=proposal.window,
+                current=row.instances,
+                min_instances=bounds.min_instances,
+                max_instances=bounds.max_instances,
+            )
+            extra = {**proposal.extra, "sizing": auto.record}
+            proposal = replace(proposal, extra=extra, note=proposal.note or auto.reason)
+            if auto.parameters is None:
+                return await self._record_skip(session, proposal, auto.reason)
+            parameters = auto.parameters
+        plan = plan_action(state_of_row(row), proposal.action_type, parameters, bounds)
         return await self._apply(session, proposal, row, plan)
 
     async def _apply(
@@ -308,6 +328,7 @@ class ActionExecutor:
             guard=guard,
             outcome=outcome,
             measurement_note=note,
+            sizing=proposal.extra.get("sizing"),
         )
         await repository.add(session, action)
         await link_overlaps(session, action)

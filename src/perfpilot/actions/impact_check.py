@@ -16,6 +16,7 @@ from perfpilot.engine.histograms import Histogram
 from perfpilot.metrics import histogram_repository
 from perfpilot.metrics.schemas import MAX_FUTURE_SKEW_SECONDS
 from perfpilot.models import OptimizationAction
+from perfpilot.sizing.service import verify_prediction
 
 LatestSample = Callable[[str, str], float | None]
 
@@ -109,6 +110,8 @@ async def measure_due(
         )
         result, samples = _judge(action, values, histograms)
         _record(action, result, samples)
+        if action.sizing:  # a model-sized action: its latency prediction is checked too
+            await verify_prediction(session, action, start=start, end=end)
         measured.append(action)
     if measured:
         await session.flush()

@@ -76,6 +76,12 @@ class ActionOut(CamelModel):
         description="false when an earlier overlapping action carries the group's measurement:"
         " reports and /stats count this one as overlapped, not by its outcome"
     )
+    sizing: dict[str, Any] | None = Field(
+        default=None,
+        description='Set when the action was model-sized (instances "auto", autoscaler mode '
+        "model): the M/M/c inputs (arrival and service rates with their basis, target), the "
+        "prediction, and once measured `verification` (measured vs predicted latency)",
+    )
     revert_on_resolve: bool
     executed_at: datetime
     measure_due_at: datetime | None

@@ -61,6 +61,7 @@ def action_out(action: OptimizationAction) -> ActionOut:
         guard=GuardOut.model_validate(action.guard) if action.guard else None,
         overlaps_with=[uuid.UUID(str(i)) for i in action.overlaps_with or []],
         credited=action.credited is not False,
+        sizing=action.sizing,
         revert_on_resolve=bool(action.revert_on_resolve),
         executed_at=action.executed_at,
         measure_due_at=action.measure_due_at,

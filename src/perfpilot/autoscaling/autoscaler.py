@@ -15,6 +15,7 @@ from perfpilot.autoscaling.policy import Stabilizer, hpa_desired
 from perfpilot.autoscaling.service import policy_of
 from perfpilot.core.config import Settings
 from perfpilot.models import GLOBAL_SCOPE
+from perfpilot.sizing.service import config_target, size_service
 
 
 class Autoscaler:
@@ -48,6 +49,23 @@ class Autoscaler:
                 state = await actions_repo.get_state(session, service)
                 current = state.instances if state is not None else policy.min_instances
                 recommended = hpa_desired(current, utilization, policy)
+                basis, extra = "HPA", {}
+                if config.mode == "model":
+                    sized = await size_service(
+                        session,
+                        service_name=service,
+                        at=now,
+                        window=self.window,
+                        current=current,
+                        min_instances=policy.min_instances,
+                        max_instances=policy.max_instances,
+                        target=config_target(config),
+                    )
+                    if sized.desired is not None:
+                        recommended, basis = sized.desired, sized.reason
+                        extra = {"sizing": sized.record}
+                    else:
+                        basis = f"HPA (model mode could not size: {sized.reason})"
                 desired = self.stabilizer.decide(
                     service,
                     current=current,
@@ -78,9 +96,10 @@ class Autoscaler:
                         note=(
                             f"{metric} avg {utilization:.1f} over {self.window:g}s "
                             f"({samples} samples) vs target {policy.target_utilization:g}: "
-                            f"HPA recommends {recommended}, stabilised {desired} "
+                            f"{basis} recommends {recommended}, stabilised {desired} "
                             f"(from {current})"
                         ),
+                        extra=extra,
                     )
                 )
         return out

@@ -36,4 +36,7 @@ def default_config() -> AutoscalingConfig:
         scale_up_threshold=80.0,
         scale_down_threshold=30.0,
         cooldown_period=300,
+        mode="hpa",
+        target_latency=None,
+        latency_statistic="p95",
     )

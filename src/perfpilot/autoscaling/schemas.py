@@ -1,11 +1,21 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import Field, model_validator
 
 from perfpilot.core.schemas import CamelModel
 from perfpilot.metrics.units import MetricType
+
+ScalingMode = Literal["hpa", "model"]
+LatencyStatistic = Literal["mean", "p50", "p90", "p95", "p99"]
+MODE_DESCRIPTION = (
+    "hpa: instances x utilisation / targetUtilization (the Kubernetes HPA rule); model: the "
+    "fewest instances whose M/M/c (Erlang C) predicted latency meets targetLatency, from the "
+    "measured arrival rate and per-instance service rate (falls back to hpa, saying so, when "
+    "the data cannot feed the model)"
+)
 
 
 class AutoscalingConfigIn(CamelModel):
@@ -19,6 +29,13 @@ class AutoscalingConfigIn(CamelModel):
     cooldown_period: int | None = Field(default=None, ge=0, le=7 * 24 * 3600)
     enabled: bool | None = None
     metric: MetricType | None = None
+    mode: ScalingMode | None = Field(default=None, description=MODE_DESCRIPTION)
+    target_latency: float | None = Field(
+        default=None, gt=0, le=3_600_000, allow_inf_nan=False, description="ms (mode model)"
+    )
+    latency_statistic: LatencyStatistic | None = Field(
+        default=None, description="What targetLatency bounds: the mean or a percentile"
+    )
 
 
 class AutoscalingConfigOut(CamelModel):
@@ -32,6 +49,9 @@ class AutoscalingConfigOut(CamelModel):
     cooldown_period: int
     enabled: bool
     metric: str
+    mode: str = Field(description=MODE_DESCRIPTION)
+    target_latency: float | None = Field(description="ms; the model mode's target")
+    latency_statistic: str
     updated_at: datetime | None
 
 
@@ -46,6 +66,9 @@ class ConfigValues(CamelModel):
     cooldown_period: int
     enabled: bool
     metric: str
+    mode: str = "hpa"
+    target_latency: float | None = None
+    latency_statistic: str = "p95"
 
     @model_validator(mode="after")
     def _consistent(self) -> ConfigValues:
@@ -53,4 +76,6 @@ class ConfigValues(CamelModel):
             raise ValueError("minInstances must be <= maxInstances")
         if not (self.scale_down_threshold < self.target_utilization < self.scale_up_threshold):
             raise ValueError("need scaleDownThreshold < targetUtilization < scaleUpThreshold")
+        if self.mode == "model" and self.target_latency is None:
+            raise ValueError("mode model needs targetLatency")
         return self

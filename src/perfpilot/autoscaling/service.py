@@ -22,6 +22,9 @@ _FIELDS = (
     "cooldown_period",
     "enabled",
     "metric",
+    "mode",
+    "target_latency",
+    "latency_statistic",
 )
 _CAMEL = {
     "min_instances": "minInstances",
@@ -30,6 +33,8 @@ _CAMEL = {
     "scale_up_threshold": "scaleUpThreshold",
     "scale_down_threshold": "scaleDownThreshold",
     "cooldown_period": "cooldownPeriod",
+    "target_latency": "targetLatency",
+    "latency_statistic": "latencyStatistic",
 }
 
 
@@ -54,6 +59,9 @@ def config_out(config: AutoscalingConfig, *, requested: str | None) -> Autoscali
         cooldown_period=config.cooldown_period,
         enabled=config.enabled,
         metric=config.metric,
+        mode=config.mode or "hpa",
+        target_latency=config.target_latency,
+        latency_statistic=config.latency_statistic or "p95",
         updated_at=config.updated_at,
     )
 

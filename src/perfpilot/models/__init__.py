@@ -14,6 +14,7 @@ from perfpilot.models.metrics import (
     MetricSeriesLabel,
     PerformanceMetric,
 )
+from perfpilot.models.prices import ModelPrice
 from perfpilot.models.reports import OptimizationReport
 from perfpilot.models.rules import OptimizationRule
 from perfpilot.models.shards import EngineShard
@@ -33,6 +34,7 @@ __all__ = [
     "MetricRollup",
     "MetricSeries",
     "MetricSeriesLabel",
+    "ModelPrice",
     "OptimizationAction",
     "OptimizationReport",
     "OptimizationRule",

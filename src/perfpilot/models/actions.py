@@ -50,6 +50,8 @@ class OptimizationAction(Base):
     measurement_note: Mapped[str | None] = mapped_column(Text, nullable=True)
     # executed actions on the same service whose measurement windows overlap this one's
     overlaps_with: Mapped[list[Any] | None] = mapped_column(JSONType, nullable=True)
+    # model-based sizing: the queueing model's inputs, its prediction, and its check
+    sizing: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     # False when an earlier overlapping action carries the group's measurement
     credited: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 

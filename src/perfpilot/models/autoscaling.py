@@ -25,4 +25,8 @@ class AutoscalingConfig(Base):
     scale_up_threshold: Mapped[float] = mapped_column(Double, default=80.0)
     scale_down_threshold: Mapped[float] = mapped_column(Double, default=30.0)
     cooldown_period: Mapped[int] = mapped_column(Integer, default=300)
+    # hpa: the utilisation rule; model: M/M/c sizing to targetLatency (perfpilot.sizing)
+    mode: Mapped[str] = mapped_column(String(16), default="hpa", server_default="hpa")
+    target_latency: Mapped[float | None] = mapped_column(Double, nullable=True)  # ms
+    latency_statistic: Mapped[str] = mapped_column(String(8), default="p95", server_default="p95")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

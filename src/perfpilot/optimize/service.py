@@ -23,6 +23,7 @@ from perfpilot.metrics.units import REGISTRY
 from perfpilot.models import OptimizationAction, OptimizationRule
 from perfpilot.optimize.recommendations import recommend
 from perfpilot.optimize.schemas import OptimizeIn, OptimizeMetrics, OptimizeOut, PlannedAction
+from perfpilot.sizing.service import resolve_auto
 
 OPS = {"gt": ">", "lt": "<", "eq": "=", "gte": ">=", "lte": "<="}
 
@@ -79,10 +80,25 @@ async def _dry_run_plan(
     row = await actions_repo.get_state(session, service)
     config = await effective_config(session, service)
     state = state_of_row(row) if row is not None else DesiredState(instances=config.min_instances)
+    parameters = dict(rule.action["parameters"])
+    if parameters.get("instances") == "auto":  # sized as the executor would size it
+        auto = await resolve_auto(
+            session,
+            service_name=service,
+            action_type=rule.action["type"],
+            parameters=parameters,
+            rule_id=spec.rule_id,
+            at=datetime.now(UTC).timestamp(),
+            window=spec.window,
+            current=state.instances,
+            min_instances=config.min_instances,
+            max_instances=config.max_instances,
+        )
+        parameters = auto.parameters or {"instances": f"auto ({auto.reason})"}
     plan = plan_action(
         state,
         rule.action["type"],
-        rule.action["parameters"],
+        parameters,
         Bounds(config.min_instances, config.max_instances),
     )
     prediction = await _prediction(

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from perfpilot.core.schemas import CamelModel
+from perfpilot.cost.schemas import ModelCost
 from perfpilot.metrics.labels import LabelName
 from perfpilot.metrics.schemas import ServiceName
 
@@ -104,6 +105,12 @@ class ReportSummary(CamelModel):
     sample_counts: dict[str, int]
     alert_counts: AlertCounts
     latency_timeline: LatencyTimeline
+    cost_by_model: list[ModelCost] = Field(
+        default_factory=list,
+        exclude_if=lambda costs: not costs,  # present when samples carry a `model` label
+        description="Per value of the `model` label: requests, tokens, cost (reported, else "
+        "tokens x the price table), cost per request and per 1k tokens",
+    )
     groups: list[ReportGroup] | None = Field(
         default=None,
         exclude_if=lambda groups: groups is None,  # present only when asked for

@@ -11,6 +11,8 @@ from perfpilot.actions import repository as actions_repo
 from perfpilot.autoscaling.service import effective_config
 from perfpilot.core.errors import NotFound
 from perfpilot.core.pagination import decode_cursor, encode_cursor
+from perfpilot.cost.advice import cheaper_model
+from perfpilot.cost.service import cost_by_model
 from perfpilot.metrics.units import REGISTRY, SEED_METRIC_TYPES
 from perfpilot.models import OptimizationReport
 from perfpilot.reports import repository
@@ -165,6 +167,21 @@ async def _build(
     summary = _summary(figures, alerts, histograms, silenced=silenced)
     if body.group_by is not None:
         summary.groups = await group_figures(reader, service, body.group_by, start, end)
+    summary.cost_by_model = await cost_by_model(reader, service, start, end)
+    state = await actions_repo.get_state(reader, service)
+    advice = await cheaper_model(
+        reader,
+        service,
+        summary.cost_by_model,
+        current_model=state.model if state is not None else None,
+        start=start,
+        end=end,
+    )
+    recommendations = [r.model_dump(mode="json", by_alias=True) for r in recommend(facts)]
+    if advice is not None:
+        recommendations.append(
+            RecommendationOut.model_validate(advice).model_dump(mode="json", by_alias=True)
+        )
     return OptimizationReport(
         id=uuid.uuid4(),
         service_name=service,
@@ -172,7 +189,7 @@ async def _build(
         period=PeriodOut(start=start, end=end).model_dump(mode="json", by_alias=True),
         summary=summary.model_dump(mode="json", by_alias=True),
         optimizations=[o.model_dump(mode="json", by_alias=True) for o in optimizations(groups)],
-        recommendations=[r.model_dump(mode="json", by_alias=True) for r in recommend(facts)],
+        recommendations=recommendations,
         generated_at=datetime.now(UTC),
     )
 

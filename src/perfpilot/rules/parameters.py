@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from perfpilot.core.errors import InvalidField, validation_details
 
@@ -14,7 +21,18 @@ class _Params(BaseModel):
 
 
 class ScaleParams(_Params):
-    instances: int = Field(default=1, ge=1, le=1000, description="Step")
+    instances: int | Literal["auto"] = Field(
+        default=1,
+        description='Step (1-1000), or "auto": one step to the size the M/M/c model gives '
+        "for the rule's latency threshold (or the autoscaling targetLatency)",
+    )
+
+    @field_validator("instances")
+    @classmethod
+    def _step_range(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and not 1 <= value <= 1000:
+            raise ValueError('must be a step of 1-1000 or "auto"')
+        return value
 
 
 class CacheClearParams(_Params):

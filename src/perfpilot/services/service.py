@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,6 +12,7 @@ from perfpilot.actions.serialize import action_out, state_out
 from perfpilot.alerts.service import alert_out
 from perfpilot.autoscaling.service import effective_config
 from perfpilot.core.errors import NotFound
+from perfpilot.cost.service import cost_by_model
 from perfpilot.metrics.units import REGISTRY
 from perfpilot.services import repository
 from perfpilot.services.paging import decode_name_cursor, next_cursor
@@ -19,6 +20,7 @@ from perfpilot.services.schemas import LatestValue, ServiceDetail, ServiceSummar
 from perfpilot.services.status import FRESH_SECONDS, service_status, status_from_counts
 
 RECENT_ACTIONS = 20
+COST_WINDOW = timedelta(hours=24)  # the service view's cost by model
 
 
 def latest_values(latest: dict[str, repository.Latest], *, now: datetime) -> dict[str, LatestValue]:
@@ -67,7 +69,8 @@ async def services_page(
 
 async def service_detail(session: AsyncSession, service_name: str) -> ServiceDetail:
     summary = await repository.service_summary(session, service_name)
-    latest = latest_values(summary.latest, now=datetime.now(UTC))
+    now = datetime.now(UTC)
+    latest = latest_values(summary.latest, now=now)
     existing = await actions_repo.get_state(session, service_name)
     if existing is None and not latest:
         raise NotFound(f"Service {service_name!r} is not known (no samples, no state)")
@@ -90,4 +93,7 @@ async def service_detail(session: AsyncSession, service_name: str) -> ServiceDet
         latest=latest,
         open_alerts=[alert_out(a) for a in open_alerts],
         recent_actions=[action_out(a) for a in actions],
+        cost_by_model=await cost_by_model(
+            session, service_name, now - COST_WINDOW, now + timedelta(seconds=1)
+        ),
     )
