@@ -68,6 +68,10 @@ class StepWriter:
     # firings whose actions are still to run (found at restore: module docstring)
     unactioned: list[Fired]
 
+    def owns_service(self, service_name: str) -> bool:
+        """Whether this engine evaluates the service (all of them, unless sharded)."""
+        return True
+
     async def _save_position(self, session: AsyncSession, step: Step) -> None:
         """Where the engine stands in its input, in the step's transaction (sharded engine)."""
 
@@ -129,7 +133,7 @@ class StepWriter:
             stamp = datetime.fromtimestamp(now, UTC)
             if step.ticked:  # silences that began or ended since the last tick
                 resumed = await review_silences(
-                    session, now=datetime.now(UTC), muted=self._silenced
+                    session, now=datetime.now(UTC), muted=self._silenced, owns=self.owns_service
                 )
             for pair in dirty:
                 state = self.core.state_of(*pair)

@@ -48,6 +48,9 @@ class ShardedEngineRunner(EngineRunner):
         self._pull_queued = False
         self.evaluations = 0  # feed steps that evaluated samples (benchmarks, tests)
 
+    def owns_service(self, service_name: str) -> bool:
+        return self.owns(service_name)
+
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self) -> None:
         if self.actions is not None:

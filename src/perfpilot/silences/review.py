@@ -5,6 +5,7 @@ their action is handed back to the engine if it never ran)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,15 +26,22 @@ def is_silenced(alert: PerformanceAlert) -> bool:
 
 
 async def review_silences(
-    session: AsyncSession, *, now: datetime, muted: set[uuid.UUID]
+    session: AsyncSession,
+    *,
+    now: datetime,
+    muted: set[uuid.UUID],
+    owns: Callable[[str], bool] = lambda _service: True,
 ) -> list[PerformanceAlert]:
     """Bring open alerts' silencedBy up to date (updating `muted`, the ids of silenced open
-    alerts); returns the alerts whose held-back action should run now."""
+    alerts); returns the alerts whose held-back action should run now. Only the alerts of the
+    services `owns` accepts: with replicas, each alert is reviewed by its shard's owner."""
     rules = await unended_silences(session, now)  # recently ended ones included
     if not rules and not muted:
         return []  # no silence for minutes: nothing can be marked or held back
     resume: list[PerformanceAlert] = []
     for alert in await alert_repo.open_alerts(session):
+        if not owns(alert.service_name):
+            continue
         meta = dict(alert.meta or {})
         ids = silencing(rules, alert_labels(alert), now) if rules else []
         if ids:
