@@ -34,6 +34,7 @@ from perfpilot.core.openapi import install_openapi
 from perfpilot.core.outbound import OutboundPolicy, parse_networks
 from perfpilot.core.ratelimit import RateLimiter
 from perfpilot.engine.runner import EngineRunner
+from perfpilot.forecast.router import router as trends_router
 from perfpilot.metric_types.refresh import RegistryRefresh
 from perfpilot.metric_types.router import router as metric_types_router
 from perfpilot.metric_types.service import load_registry
@@ -192,6 +193,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     install_error_handlers(app)
     app.include_router(metrics_router, prefix=API_PREFIX)
     app.include_router(series_router, prefix=API_PREFIX)
+    app.include_router(trends_router, prefix=API_PREFIX)
     app.include_router(backtest_router, prefix=API_PREFIX)  # before /rules/{id}
     app.include_router(metric_types_router, prefix=API_PREFIX)
     app.include_router(rules_router, prefix=API_PREFIX)
