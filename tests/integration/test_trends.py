@@ -100,3 +100,32 @@ async def test_bad_input_is_a_422_naming_the_field(live_server: LiveServer) -> N
         assert any(field in f for f in fields), (params, fields)
     missing = await s.client.get(s.api("/trends"), headers=s.auth("viewer"))
     assert missing.status_code == 422
+
+
+async def test_report_trend_section_cites_the_trend_figures(live_server: LiveServer) -> None:
+    s = live_server
+    end = datetime.now(UTC).replace(second=0, microsecond=0)
+    await s.push(*series(end, 350))
+    period = {"start": (end - timedelta(hours=6)).isoformat(), "end": end.isoformat()}
+    r = await s.client.post(
+        s.api("/reports"),
+        json={"serviceName": SERVICE, "reportType": "custom", "period": period},
+        headers=s.auth(),
+    )
+    assert r.status_code == 201, r.text
+    [latency] = r.json()["data"]["summary"]["trends"]
+    assert latency["metricType"] == "latency"
+    low, high = latency["interval95"]
+    assert low <= 2880 <= high and latency["significant"] is True
+    assert abs(latency["seasonPeriodSeconds"] - 3600) <= 120
+    assert latency["samples"] == 350 and latency["holdoutMape"] < 0.1
+    # the sentence cites the figures it rests on
+    assert f"{latency['perDay']:+.4g}/day" in latency["statement"]
+    assert "rising" in latency["statement"] and latency["model"] in latency["statement"]
+    html = await s.client.get(
+        s.api(f"/reports/{r.json()['data']['id']}"),
+        params={"format": "html"},
+        headers=s.auth("viewer"),
+    )
+    assert html.status_code == 200
+    assert "<h2>Trends</h2>" in html.text and "latency: rising" in html.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from datetime import UTC, datetime, timedelta
@@ -55,6 +56,24 @@ def parse_duration(value: str, field: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+def _sample_stride(filled: list[int]) -> int:
+    """The median distance (in buckets) between filled buckets: 1 when every bucket holds
+    samples; 4 when a sample arrives every fourth bucket."""
+    if len(filled) < 3:
+        return 1
+    gaps = sorted(b - a for a, b in itertools.pairwise(filled))
+    return max(1, gaps[len(gaps) // 2])
+
+
+def _coarser(values: list[float], stride: int) -> list[float]:
+    """Buckets merged `stride` at a time, aligned on the grid's end (means of the filled)."""
+    out: list[float] = []
+    for end in range(len(values), 0, -stride):
+        chunk = [v for v in values[max(0, end - stride) : end] if not math.isnan(v)]
+        out.append(sum(chunk) / len(chunk) if chunk else math.nan)
+    return out[::-1]
+
+
 def step_for(span: timedelta) -> float:
     seconds = span.total_seconds()
     return float(next((s for s in STEPS if seconds / s <= MAX_POINTS), STEPS[-1]))
@@ -79,10 +98,35 @@ async def trends(
     if horizon_steps > MAX_HORIZON:
         message = f"at most {MAX_HORIZON} buckets of {step:g} s ahead for this period"
         raise _invalid("horizon", message)
-    # the grid ends on a bucket boundary, so the same data gives the same buckets (and a hit)
     end_s = math.floor((now or datetime.now(UTC)).timestamp() / step) * step
+    return await analyse_period(
+        session,
+        service_name=service_name,
+        metric_type=metric_type,
+        labels=labels,
+        until=datetime.fromtimestamp(end_s, UTC),
+        span=span,
+        horizon_steps=horizon_steps,
+        period=period,
+    )
+
+
+async def analyse_period(
+    session: AsyncSession,
+    *,
+    service_name: str,
+    metric_type: str,
+    labels: tuple[tuple[str, str], ...],
+    until: datetime,
+    span: timedelta,
+    horizon_steps: int,
+    period: str,
+) -> TrendsOut:
+    """The fit of [until - span, until) on its bucket grid (HistoryTooShort: a 422 that says
+    how much history there is and how much is needed)."""
+    step = step_for(span)
+    end_s = until.timestamp()
     count = min(MAX_POINTS, math.ceil(span.total_seconds() / step))
-    until = datetime.fromtimestamp(end_s, UTC)
     since = datetime.fromtimestamp(end_s - count * step, UTC)
     series_ids = None
     if labels:
@@ -102,6 +146,12 @@ async def trends(
         else {}
     )
     values = [means.get(i, math.nan) for i in range(count)]
+    stride = _sample_stride(sorted(means))
+    if stride > 1:  # sparser samples than buckets: widen the buckets, interpolate nothing
+        values, step = _coarser(values, stride), step * stride
+        count = len(values)
+        since = datetime.fromtimestamp(end_s - count * step, UTC)
+        horizon_steps = max(1, math.ceil(horizon_steps / stride))
     key = (service_name, metric_type, labels, end_s, step, horizon_steps)
     try:
         analysis = await analyse_async(key, values, step_seconds=step, horizon_steps=horizon_steps)

@@ -40,6 +40,7 @@ from perfpilot.reports.schemas import (
     ReportOut,
     ReportSummary,
 )
+from perfpilot.reports.trends import trend_section
 
 SEVERITIES = ("low", "medium", "high", "critical")
 
@@ -159,6 +160,8 @@ async def _build(
     summary = _summary(figures, alerts, histograms)
     if body.group_by is not None:
         summary.groups = await group_figures(reader, service, body.group_by, start, end)
+    with_data = {m for m, st in figures.stats.items() if st.count}
+    summary.trends = await trend_section(reader, service, start, end, with_data=with_data)
     return OptimizationReport(
         id=uuid.uuid4(),
         service_name=service,
