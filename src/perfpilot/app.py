@@ -34,6 +34,7 @@ from perfpilot.core.openapi import install_openapi
 from perfpilot.core.outbound import OutboundPolicy, parse_networks
 from perfpilot.core.ratelimit import RateLimiter
 from perfpilot.engine.runner import EngineRunner
+from perfpilot.forecast.anomaly import AnomalyBands
 from perfpilot.forecast.router import router as trends_router
 from perfpilot.metric_types.refresh import RegistryRefresh
 from perfpilot.metric_types.router import router as metric_types_router
@@ -136,6 +137,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         await runner.start()
         ctx.engine_control = runner
         ctx.loops["engine"] = runner
+        bands = AnomalyBands(ctx.readers, runner.core, interval=settings.anomaly_refresh_seconds)
+        runner.core.bands = bands
+        bands.start()
+        ctx.loops["anomaly"] = bands
         scraper = ScrapeScheduler(
             sessions=ctx.readers,
             ingest=ctx.ingest,
@@ -166,6 +171,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         finally:
             await scraper.stop()
             await ctx.ingest.stop()
+            await bands.stop()
             await runner.drain()
             await runner.stop()
             await retention.stop()

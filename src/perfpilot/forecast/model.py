@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -54,6 +54,8 @@ class Forecast:
     hi80: Floats
     lo95: Floats
     hi95: Floats
+    # other interval levels asked for (e.g. 0.99 for an anomaly band): level -> (lo, hi)
+    extra: dict[float, tuple[Floats, Floats]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +116,7 @@ def fit_forecast(
     trend: bool,
     steps: int,
     seasonal: Floats | None = None,
+    levels: tuple[float, ...] = (),
 ) -> Forecast:
     """STL (when `period`; `seasonal` when already decomposed) + ETS on the rest; intervals
     from ETS, shifted by the season."""
@@ -129,6 +132,7 @@ def fit_forecast(
         prediction = result.get_prediction(start=values.size, end=values.size + steps - 1)
         f80 = prediction.summary_frame(alpha=0.20)
         f95 = prediction.summary_frame(alpha=0.05)
+        others = {level: prediction.summary_frame(alpha=1.0 - level) for level in levels}
     if period is not None:
         last = seasonal[values.size - period :]
         ahead = np.array([last[i % period] for i in range(steps)])
@@ -145,6 +149,10 @@ def fit_forecast(
         hi80=col(f80, "pi_upper"),
         lo95=col(f95, "pi_lower"),
         hi95=col(f95, "pi_upper"),
+        extra={
+            level: (col(frame, "pi_lower"), col(frame, "pi_upper"))
+            for level, frame in others.items()
+        },
     )
 
 
@@ -166,7 +174,9 @@ def _holdout(values: Floats, *, period: int | None, trend: bool, points: int) ->
     )
 
 
-def analyse(raw: Floats, *, step_seconds: float, horizon_steps: int) -> Analysis:
+def analyse(
+    raw: Floats, *, step_seconds: float, horizon_steps: int, levels: tuple[float, ...] = ()
+) -> Analysis:
     """Everything GET /trends reports about one bucketed series (NaN = empty bucket)."""
     if raw.size > MAX_POINTS:
         raise ValueError(f"at most {MAX_POINTS} points")
@@ -185,11 +195,18 @@ def analyse(raw: Floats, *, step_seconds: float, horizon_steps: int) -> Analysis
     line = np.polyval(np.polyfit(x, deseasoned, 1), x)
     shifts = change_points(deseasoned - line)
     bounds = [0, *(c.index for c in shifts), values.size]
-    levels = [float(np.mean(deseasoned[a:b])) for a, b in itertools.pairwise(bounds)]
-    shifts = [ChangePoint(c.index, levels[i], levels[i + 1]) for i, c in enumerate(shifts)]
+    segment_means = [float(np.mean(deseasoned[a:b])) for a, b in itertools.pairwise(bounds)]
+    shifts = [
+        ChangePoint(c.index, segment_means[i], segment_means[i + 1]) for i, c in enumerate(shifts)
+    ]
     period = season.period_steps if season is not None else None
     forecast = fit_forecast(
-        values, period=period, trend=trend.significant, steps=horizon_steps, seasonal=seasonal
+        values,
+        period=period,
+        trend=trend.significant,
+        steps=horizon_steps,
+        seasonal=seasonal,
+        levels=levels,
     )
     held = _holdout(
         values,

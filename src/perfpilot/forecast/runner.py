@@ -20,11 +20,16 @@ _CACHE: OrderedDict[Hashable, Analysis | Exception] = OrderedDict()
 
 
 async def analyse_async(
-    key: Hashable, values: list[float], *, step_seconds: float, horizon_steps: int
+    key: Hashable,
+    values: list[float],
+    *,
+    step_seconds: float,
+    horizon_steps: int,
+    levels: tuple[float, ...] = (),
 ) -> Analysis:
     """`analyse` in the worker thread; the same `key` (series, grid end, step, horizon) and
     values answer from the cache. Errors (too short a history) are cached too."""
-    cache_key = (key, tuple(values))
+    cache_key = (key, levels, tuple(values))
     hit = _CACHE.get(cache_key)
     if hit is None:
         raw = np.array(values, dtype=np.float64)
@@ -32,7 +37,9 @@ async def analyse_async(
         try:
             hit = await loop.run_in_executor(
                 _EXECUTOR,
-                lambda: analyse(raw, step_seconds=step_seconds, horizon_steps=horizon_steps),
+                lambda: analyse(
+                    raw, step_seconds=step_seconds, horizon_steps=horizon_steps, levels=levels
+                ),
             )
         except ValueError as exc:
             hit = exc
