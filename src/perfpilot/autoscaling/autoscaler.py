@@ -11,6 +11,7 @@ from perfpilot.actions.executor import Proposal
 from perfpilot.actions.impact import autoscaler_guard
 from perfpilot.autoscaling import repository
 from perfpilot.autoscaling.policy import Stabilizer, hpa_desired
+from perfpilot.autoscaling.predictive import PredictiveScaler
 from perfpilot.autoscaling.service import policy_of
 from perfpilot.core.config import Settings
 from perfpilot.models import GLOBAL_SCOPE
@@ -20,6 +21,7 @@ class Autoscaler:
     def __init__(self, settings: Settings) -> None:
         self.window = settings.autoscaler_window_seconds
         self.stabilizer = Stabilizer()
+        self.predictive = PredictiveScaler()
 
     async def proposals(self, session: AsyncSession, *, now: float) -> list[Proposal]:
         """Scale proposals for every service with fresh data of its autoscaling metric."""
@@ -43,6 +45,21 @@ class Autoscaler:
                 state = await actions_repo.get_state(session, service)
                 current = state.instances if state is not None else policy.min_instances
                 recommended = hpa_desired(current, utilization, policy)
+                foreseen = ""
+                if config.predictive:  # never below the reactive recommendation
+                    prediction = await self.predictive.recommend(
+                        session,
+                        service,
+                        now=now,
+                        current=current,
+                        utilization=utilization,
+                        reactive=recommended,
+                        policy=policy,
+                        lead=config.lead_time_seconds,
+                        window=self.window,
+                    )
+                    recommended = max(recommended, prediction.instances)
+                    foreseen = f"; {prediction.note}"
                 desired = self.stabilizer.decide(
                     service,
                     current=current,
@@ -74,7 +91,7 @@ class Autoscaler:
                             f"{metric} avg {utilization:.1f} over {self.window:g}s "
                             f"({samples} samples) vs target {policy.target_utilization:g}: "
                             f"HPA recommends {recommended}, stabilised {desired} "
-                            f"(from {current})"
+                            f"(from {current}){foreseen}"
                         ),
                     )
                 )

@@ -36,4 +36,6 @@ def default_config() -> AutoscalingConfig:
         scale_up_threshold=80.0,
         scale_down_threshold=30.0,
         cooldown_period=300,
+        predictive=False,
+        lead_time_seconds=None,
     )

@@ -19,6 +19,18 @@ class AutoscalingConfigIn(CamelModel):
     cooldown_period: int | None = Field(default=None, ge=0, le=7 * 24 * 3600)
     enabled: bool | None = None
     metric: MetricType | None = None
+    predictive: bool | None = Field(
+        default=None,
+        description="Scale ahead of a forecast rise of throughput by leadTime (never below "
+        "the HPA recommendation; scale in only when forecast and present agree)",
+    )
+    lead_time: float | None = Field(
+        default=None,
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="Seconds ahead to scale (the service's start-up); default 60",
+    )
 
 
 class AutoscalingConfigOut(CamelModel):
@@ -32,6 +44,8 @@ class AutoscalingConfigOut(CamelModel):
     cooldown_period: int
     enabled: bool
     metric: str
+    predictive: bool = False
+    lead_time: float | None = None
     updated_at: datetime | None
 
 
@@ -46,6 +60,8 @@ class ConfigValues(CamelModel):
     cooldown_period: int
     enabled: bool
     metric: str
+    predictive: bool = False
+    lead_time_seconds: float | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> ConfigValues:

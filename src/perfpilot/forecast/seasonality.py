@@ -50,9 +50,18 @@ def candidate_lags(values: Floats) -> list[tuple[int, float]]:
     if max_lag <= MIN_LAG + 1 or float(np.std(values)) == 0.0:
         return []
     r = acf(detrended(values), nlags=max_lag, fft=True)
+    # a smooth series stays correlated at short lags, and noise puts small bumps on that
+    # decay: a season's peak only counts after the autocorrelation has first fallen away
+    # (below zero, or else to its first trough)
+    below = np.flatnonzero(r[1:] < 0)
+    if below.size:
+        first = int(below[0]) + 1
+    else:
+        troughs = [k for k in range(1, max_lag) if r[k] <= r[k - 1] and r[k] < r[k + 1]]
+        first = troughs[0] if troughs else max_lag
     out = [
         (_refined(r, lag), float(r[lag]))
-        for lag in range(MIN_LAG, max_lag)
+        for lag in range(max(MIN_LAG, first), max_lag)
         if r[lag] >= MIN_ACF and r[lag] > r[lag - 1] and r[lag] >= r[lag + 1]
     ]
     return sorted(out, key=lambda item: -item[1])

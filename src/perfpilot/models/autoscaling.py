@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Double, Integer, String
+from sqlalchemy import Boolean, Double, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from perfpilot.core.db import Base, UTCDateTime, utcnow
@@ -25,4 +25,7 @@ class AutoscalingConfig(Base):
     scale_up_threshold: Mapped[float] = mapped_column(Double, default=80.0)
     scale_down_threshold: Mapped[float] = mapped_column(Double, default=30.0)
     cooldown_period: Mapped[int] = mapped_column(Integer, default=300)
+    # scale ahead of a forecast rise of the arrival rate (autoscaling/predictive.py)
+    predictive: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    lead_time_seconds: Mapped[float | None] = mapped_column(Double, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
