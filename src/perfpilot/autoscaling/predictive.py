@@ -3,11 +3,10 @@
 Basis. The service's throughput (answered requests/s) is bucketed over the last
 MAX_POINTS x STEP seconds and fitted as GET /trends does (STL on the season found in the
 data + exponential smoothing, forecast/model.py), in the forecast worker thread. Utilisation
-is taken to scale with the arrival rate: busy instances per request/s are calibrated as
-utilisation x instances / measured rate whenever the instances were steady through the
-autoscaler's window; the forecast's highest mean over the next `lead` seconds times that is
-the busy instances to come, and the HPA formula (with its dead band) turns it into instances
-in one step. The autoscaler takes the larger of this and
+is taken to scale with the arrival rate: the forecast's highest mean over the next `lead`
+seconds, over the rate measured in the utilisation's own window, multiplies the measured
+utilisation, and the HPA formula
+(with its dead band) turns that into instances. The autoscaler takes the larger of this and
 its reactive recommendation, so prediction never scales below the present; and since the
 stabiliser keeps the highest recommendation of its window, it scales in only once forecast
 and present both ask for fewer. Without a season in the data there is no rise to foresee:
@@ -56,30 +55,6 @@ class PredictiveScaler:
 
     def __init__(self) -> None:
         self._fits: dict[str, _Fit] = {}
-        # per service: (instances, since when seen) and the last calibration, busy
-        # instance-equivalents per request/s, taken while the instances were steady
-        self._steady: dict[str, tuple[int, float]] = {}
-        self._load_per_rps: dict[str, float] = {}
-
-    def _calibrate(
-        self,
-        service: str,
-        *,
-        now: float,
-        current: int,
-        utilization: float,
-        rate: float,
-        window: float,
-    ) -> float | None:
-        """Busy instances per request/s, from utilisation x instances over the arrival rate,
-        measured only when the instances were the same through the whole window (a window
-        that spans a scale-up mixes two capacities and would compound the next step)."""
-        seen = self._steady.get(service)
-        if seen is None or seen[0] != current:
-            self._steady[service] = (current, now)
-        elif now - seen[1] >= window and rate > 0:
-            self._load_per_rps[service] = utilization / 100.0 * current / rate
-        return self._load_per_rps.get(service)
 
     async def _fit(self, session: AsyncSession, service: str, now: float, lead: float) -> _Fit:
         cached = self._fits.get(service)
@@ -123,19 +98,6 @@ class PredictiveScaler:
         window: float,
     ) -> Prediction:
         ahead = lead if lead is not None else DEFAULT_LEAD_SECONDS
-        # the rate the measured utilisation goes with: measured over the same window
-        recent = await repository.bucket_means(
-            session,
-            service_name=service,
-            metric_type=ARRIVAL_METRIC,
-            since=datetime.fromtimestamp(now - window, UTC),
-            until=datetime.fromtimestamp(now, UTC),
-            width_seconds=window,
-        )
-        base = sum(recent.values()) / len(recent) if recent else 0.0
-        load = self._calibrate(
-            service, now=now, current=current, utilization=utilization, rate=base, window=window
-        )
         fit = await self._fit(session, service, now, ahead)
         a = fit.analysis
         if a is None:
@@ -148,11 +110,20 @@ class PredictiveScaler:
         if last < first:
             return Prediction(reactive, None, "predictive: the forecast is out of date")
         peak = float(max(mean[first : last + 1]))
-        if base <= 0 or load is None:
-            return Prediction(reactive, None, "predictive: calibrating (instances not steady)")
+        # the rate the measured utilisation goes with: measured over the same window
+        recent = await repository.bucket_means(
+            session,
+            service_name=service,
+            metric_type=ARRIVAL_METRIC,
+            since=datetime.fromtimestamp(now - window, UTC),
+            until=datetime.fromtimestamp(now, UTC),
+            width_seconds=window,
+        )
+        base = sum(recent.values()) / len(recent) if recent else 0.0
+        if base <= 0:
+            return Prediction(reactive, None, f"predictive: no {ARRIVAL_METRIC} measured")
         ratio = max(peak, 0.0) / base
-        # the forecast peak's utilisation on the current instances, from the calibration
-        instances = hpa_desired(current, 100.0 * max(peak, 0.0) * load / current, policy)
+        instances = hpa_desired(current, utilization * ratio, policy)
         mape = a.holdout.mape if a.holdout else None
         error = f"held-out MAPE {mape:.1%}" if mape is not None else "held-out error unmeasured"
         note = (
