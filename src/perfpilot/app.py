@@ -40,6 +40,8 @@ from perfpilot.core.outbound import OutboundPolicy, parse_networks
 from perfpilot.core.ratelimit import RateLimiter
 from perfpilot.cost.router import router as prices_router
 from perfpilot.engine.runner import EngineRunner
+from perfpilot.forecast.anomaly import AnomalyBands
+from perfpilot.forecast.router import router as trends_router
 from perfpilot.metric_types.refresh import RegistryRefresh
 from perfpilot.metric_types.router import router as metric_types_router
 from perfpilot.metric_types.service import load_registry
@@ -154,6 +156,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         await runner.start()
         ctx.engine_control = runner
         ctx.loops["engine"] = runner
+        bands = AnomalyBands(ctx.readers, runner.core, interval=settings.anomaly_refresh_seconds)
+        runner.core.bands = bands
+        bands.start()
+        ctx.loops["anomaly"] = bands
         scraper = ScrapeScheduler(
             sessions=ctx.readers,
             ingest=ctx.ingest,
@@ -195,6 +201,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         finally:
             await scraper.stop()
             await ctx.ingest.stop()
+            await bands.stop()
             await runner.drain()
             if replica is not None:
                 await replica.stop()
@@ -226,6 +233,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     install_error_handlers(app)
     app.include_router(metrics_router, prefix=API_PREFIX)
     app.include_router(series_router, prefix=API_PREFIX)
+    app.include_router(trends_router, prefix=API_PREFIX)
     app.include_router(backtest_router, prefix=API_PREFIX)  # before /rules/{id}
     app.include_router(metric_types_router, prefix=API_PREFIX)
     app.include_router(rules_router, prefix=API_PREFIX)

@@ -42,6 +42,11 @@ async def test_summary_figures_are_exact(live_server: LiveServer) -> None:
     summary = report["summary"]
     timeline = summary.pop("latencyTimeline")
     averages = summary.pop("averages")  # every type with values; the seed's fields agree
+    trends = summary.pop("trends")  # a few samples per type: each says its history is short
+    assert [t["metricType"] for t in trends] == [
+        m for m in ("latency", "throughput", "error_rate", "cpu", "cost") if m in averages
+    ]
+    assert all(t["statement"].startswith("History too short") for t in trends)
     assert averages["latency"] == summary["averageLatency"]
     assert averages["throughput"] == summary["averageThroughput"]
     assert averages["cost"] == pytest.approx(summary["totalCost"] / 3)

@@ -12,6 +12,7 @@ from perfpilot.actions.executor import Proposal
 from perfpilot.actions.impact import autoscaler_guard
 from perfpilot.autoscaling import repository
 from perfpilot.autoscaling.policy import Stabilizer, hpa_desired
+from perfpilot.autoscaling.predictive import PredictiveScaler
 from perfpilot.autoscaling.service import policy_of
 from perfpilot.core.config import Settings
 from perfpilot.models import GLOBAL_SCOPE
@@ -22,6 +23,7 @@ class Autoscaler:
     def __init__(self, settings: Settings) -> None:
         self.window = settings.autoscaler_window_seconds
         self.stabilizer = Stabilizer()
+        self.predictive = PredictiveScaler()
 
     async def proposals(
         self, session: AsyncSession, *, now: float, owns: Callable[[str], bool] | None = None
@@ -66,6 +68,21 @@ class Autoscaler:
                         extra = {"sizing": sized.record}
                     else:
                         basis = f"HPA (model mode could not size: {sized.reason})"
+                foreseen = ""
+                if config.predictive:  # never below the reactive recommendation
+                    prediction = await self.predictive.recommend(
+                        session,
+                        service,
+                        now=now,
+                        current=current,
+                        utilization=utilization,
+                        reactive=recommended,
+                        policy=policy,
+                        lead=config.lead_time_seconds,
+                        window=self.window,
+                    )
+                    recommended = max(recommended, prediction.instances)
+                    foreseen = f"; {prediction.note}"
                 desired = self.stabilizer.decide(
                     service,
                     current=current,
@@ -97,7 +114,7 @@ class Autoscaler:
                             f"{metric} avg {utilization:.1f} over {self.window:g}s "
                             f"({samples} samples) vs target {policy.target_utilization:g}: "
                             f"{basis} recommends {recommended}, stabilised {desired} "
-                            f"(from {current})"
+                            f"(from {current}){foreseen}"
                         ),
                         extra=extra,
                     )

@@ -39,4 +39,6 @@ def default_config() -> AutoscalingConfig:
         mode="hpa",
         target_latency=None,
         latency_statistic="p95",
+        predictive=False,
+        lead_time_seconds=None,
     )

@@ -36,6 +36,18 @@ class AutoscalingConfigIn(CamelModel):
     latency_statistic: LatencyStatistic | None = Field(
         default=None, description="What targetLatency bounds: the mean or a percentile"
     )
+    predictive: bool | None = Field(
+        default=None,
+        description="Scale ahead of a forecast rise of throughput by leadTime (never below "
+        "the HPA recommendation; scale in only when forecast and present agree)",
+    )
+    lead_time: float | None = Field(
+        default=None,
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="Seconds ahead to scale (the service's start-up); default 60",
+    )
 
 
 class AutoscalingConfigOut(CamelModel):
@@ -52,6 +64,8 @@ class AutoscalingConfigOut(CamelModel):
     mode: str = Field(description=MODE_DESCRIPTION)
     target_latency: float | None = Field(description="ms; the model mode's target")
     latency_statistic: str
+    predictive: bool = False
+    lead_time: float | None = None
     updated_at: datetime | None
 
 
@@ -69,6 +83,8 @@ class ConfigValues(CamelModel):
     mode: str = "hpa"
     target_latency: float | None = None
     latency_statistic: str = "p95"
+    predictive: bool = False
+    lead_time_seconds: float | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> ConfigValues:

@@ -25,6 +25,8 @@ _FIELDS = (
     "mode",
     "target_latency",
     "latency_statistic",
+    "predictive",
+    "lead_time_seconds",
 )
 _CAMEL = {
     "min_instances": "minInstances",
@@ -62,6 +64,8 @@ def config_out(config: AutoscalingConfig, *, requested: str | None) -> Autoscali
         mode=config.mode or "hpa",
         target_latency=config.target_latency,
         latency_statistic=config.latency_statistic or "p95",
+        predictive=bool(config.predictive),
+        lead_time=config.lead_time_seconds,
         updated_at=config.updated_at,
     )
 
@@ -83,7 +87,10 @@ async def update_config(
     """Merge the given fields over the effective configuration and store it for the scope."""
     current = await effective_config(session, service_name)
     merged = {name: getattr(current, name) for name in _FIELDS}
-    merged.update({k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None})
+    given = body.model_dump(exclude_unset=True)
+    if "lead_time" in given:  # the API's leadTime is the column lead_time_seconds
+        given["lead_time_seconds"] = given.pop("lead_time")
+    merged.update({k: v for k, v in given.items() if v is not None})
     try:
         values = ConfigValues.model_validate(merged)
     except ValidationError as exc:

@@ -68,6 +68,10 @@ async def run_backtest(
     if stored.spec is None or stored.action is None:
         raise _invalid("rule", stored.problem or "invalid rule")
     spec = stored.spec
+    if spec.anomaly is not None:  # its interval is fitted live (forecast/anomaly.py)
+        raise _invalid(
+            "condition.operator", "a backtest replays fixed thresholds: not anomalous rules"
+        )
     started = time.monotonic()
 
     def over_budget() -> bool:

@@ -119,6 +119,8 @@ class Settings(BaseSettings):
     # record what actions would do (status dry_run) without changing any desired state
     actions_dry_run: bool = False
     autoscaler_window_seconds: float = 60.0
+    # anomalous rules: how often their forecast bands are checked and refitted when due
+    anomaly_refresh_seconds: float = Field(default=10.0, gt=0, le=3600)
 
     # the dashboard (DESIGN §11) at /ui/, and / redirects there; false: API only
     ui: bool = True

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from operator import attrgetter
 from types import MappingProxyType
-from typing import Final
+from typing import Final, Protocol
 
 from perfpilot.engine.histograms import Histogram, HistogramWindow, series_aggregate
 from perfpilot.engine.preview import preview_sample
@@ -41,6 +41,7 @@ from perfpilot.engine.state_machine import (
     acknowledge,
     condition_holds,
     evaluate,
+    excess,
     manual_resolve,
     mark_no_data,
 )
@@ -52,6 +53,14 @@ __all__ = ["EvaluationCore", "Pair", "PairFailure", "rule_matches"]
 _by_ts: Final = attrgetter("ts")
 _FLOAT_MAX: Final = sys.float_info.max
 _NO_LABELS: Final[Mapping[str, str]] = MappingProxyType({})
+
+
+class BandSource(Protocol):
+    """Forecast intervals of anomalous rules, computed elsewhere (off the engine's path)."""
+
+    def band(self, rule_id: str, service: str, t: float) -> tuple[float, float] | None:
+        """(low, high) of the rule's interval at `t`; None while learning or out of date."""
+        ...
 
 
 class EvaluationCore:
@@ -68,6 +77,7 @@ class EvaluationCore:
         "_specific",
         "_wildcard",
         "_window_cap",
+        "bands",
         "skipped_samples",
     )
 
@@ -93,6 +103,8 @@ class EvaluationCore:
         # stops the others' evaluation.
         self._failures: list[PairFailure] = []
         self.skipped_samples = 0  # non-finite values, never put in a window
+        # forecast bands of `anomalous` rules (forecast/anomaly.py); None: they never hold
+        self.bands: BandSource | None = None
 
     # --- rules -----------------------------------------------------------------------------
 
@@ -310,6 +322,7 @@ class EvaluationCore:
         window = series.window
         values: dict[int, float | None] | None = {} if states else None
         hits: dict[str, tuple[RuleSpec, float]] | None = None
+        excesses: dict[str, float | None] = {}  # anomalous rules: the value they judge
         for position, group in enumerate(series.groups):
             if late_ts is not None and late_ts <= t - group.window:
                 continue
@@ -327,6 +340,14 @@ class EvaluationCore:
                 continue
             if values is not None:
                 values[position] = value
+            if group.anomalous and value is not None:
+                for spec in group.anomalous:
+                    over = self.anomaly_excess(spec, service, t, value)
+                    excesses[spec.rule_id] = over
+                    if over is not None and over > 0:
+                        if hits is None:
+                            hits = {}
+                        hits[spec.rule_id] = (spec, over)
             if value is None or group.quiet_above <= value <= group.quiet_below:
                 continue  # the common case: no condition holds in this group
             for spec in group.holding(value):
@@ -336,7 +357,10 @@ class EvaluationCore:
         if values is not None:
             group_of = series.group_of
             for rule_id in states:
-                value = values.get(group_of.get(rule_id, -1))
+                if self._rules[rule_id].anomaly is not None:
+                    value = excesses.get(rule_id)
+                else:
+                    value = values.get(group_of.get(rule_id, -1))
                 if value is not None and (hits is None or rule_id not in hits):
                     if hits is None:
                         hits = {}
@@ -349,6 +373,16 @@ class EvaluationCore:
                 self._apply(spec, service, series, value, t, sample_ts, out)
             except Exception as exc:  # isolate the pair; the other rules still evaluate
                 self._failures.append(PairFailure(rule_id, service, exc))
+
+    def anomaly_excess(self, spec: RuleSpec, service: str, t: float, value: float) -> float | None:
+        """An anomalous rule's value: the aggregate's excess over its band at `t` (None while
+        the band is learning or out of date: the pair is not evaluated)."""
+        if self.bands is None or spec.anomaly is None:
+            return None
+        band = self.bands.band(spec.rule_id, service, t)
+        if band is None:
+            return None
+        return excess(spec.anomaly.direction, value, band[0], band[1])
 
     def _apply(
         self,
@@ -515,6 +549,10 @@ class EvaluationCore:
             for service, series in self._all_series(metric)
             for rule_id, state in series.states.items()
         }
+
+    def services(self, metric: str) -> list[str]:
+        """Services with a plain series of `metric`."""
+        return list(self._series.get(metric, {}))
 
     def latest(self, service: str, metric: str) -> tuple[float, float] | None:
         """(ts, value) of the newest sample of a series, None if never seen."""

@@ -46,6 +46,8 @@ def preview_sample(
         except Exception as exc:  # isolate the pair: shown as "no value"
             core.report_failure(PairFailure(rule_id, sample.service_name, exc))
             aggregate = None
+        if aggregate is not None and spec.anomaly is not None:  # judged on its excess
+            aggregate = core.anomaly_excess(spec, sample.service_name, at, aggregate)
         live = existing.states.get(rule_id) if existing is not None else None
         state = RuleState.from_dict(live.to_dict()) if live is not None else RuleState()
         transition = None

@@ -62,6 +62,7 @@ class RuleGroup:
         "_lt",
         "_lte",
         "aggregation",
+        "anomalous",
         "quiet_above",
         "quiet_below",
         "specs",
@@ -72,6 +73,10 @@ class RuleGroup:
         self.aggregation = aggregation
         self.window = window
         self.specs = tuple(specs)
+        # anomalous rules compare an excess over a forecast band, not the aggregate: the
+        # core evaluates them one by one (EvaluationCore._anomalous), never through the index
+        self.anomalous = tuple(s for s in specs if s.anomaly is not None)
+        specs = [s for s in specs if s.anomaly is None]
         self._gt = _Sorted(s for s in specs if s.operator == "gt")
         self._gte = _Sorted(s for s in specs if s.operator == "gte")
         self._lt = _Sorted(s for s in specs if s.operator == "lt")

@@ -83,6 +83,36 @@ def resolve_threshold_error(
     return None
 
 
+Direction = Literal["up", "down", "both"]
+SENSITIVITY_LEVELS: Final[dict[str, float]] = {"low": 0.99, "medium": 0.95, "high": 0.90}
+
+
+@dataclass(frozen=True, slots=True)
+class Anomaly:
+    """An `anomalous` condition: the aggregate leaving the forecast interval of `level`.
+
+    The engine evaluates such a rule on the aggregate's distance outside the interval
+    (`excess`, > 0 outside), as operator gt against threshold 0, so the lifecycle (duration,
+    keepFiringFor, hysteresis at the interval's edge) is the one every rule has.
+    """
+
+    sensitivity: str
+    direction: Direction
+
+    @property
+    def level(self) -> float:
+        return SENSITIVITY_LEVELS[self.sensitivity]
+
+
+def excess(direction: str, value: float, low: float, high: float) -> float:
+    """How far `value` lies outside [low, high] in `direction` (<= 0: inside)."""
+    if direction == "up":
+        return value - high
+    if direction == "down":
+        return low - value
+    return max(value - high, low - value)
+
+
 @dataclass(frozen=True, slots=True)
 class RuleSpec:
     """What the engine needs of a rule: its condition, scope and lifecycle options."""
@@ -102,6 +132,7 @@ class RuleSpec:
     severity: str = "medium"
     is_active: bool = True
     selector: Selector = PLAIN  # label matchers and groupBy (engine/selectors.py)
+    anomaly: Anomaly | None = None  # operator gt, threshold 0: evaluated on the excess
     # The effective resolve threshold, computed once instead of on every evaluation.
     resolve_at: float = field(init=False, repr=False, compare=False)
 
@@ -120,6 +151,8 @@ class RuleSpec:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be >= 0")
+        if self.anomaly is not None and (self.operator != "gt" or self.threshold != 0):
+            raise ValueError("an anomalous rule is evaluated as gt 0 on its excess")
         resolve_at = self.threshold if self.resolve_threshold is None else self.resolve_threshold
         if not math.isfinite(resolve_at):
             raise ValueError("resolve_threshold must be finite")

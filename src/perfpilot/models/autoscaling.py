@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Double, Integer, String
+from sqlalchemy import Boolean, Double, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from perfpilot.core.db import Base, UTCDateTime, utcnow
@@ -29,4 +29,7 @@ class AutoscalingConfig(Base):
     mode: Mapped[str] = mapped_column(String(16), default="hpa", server_default="hpa")
     target_latency: Mapped[float | None] = mapped_column(Double, nullable=True)  # ms
     latency_statistic: Mapped[str] = mapped_column(String(8), default="p95", server_default="p95")
+    # scale ahead of a forecast rise of the arrival rate (autoscaling/predictive.py)
+    predictive: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    lead_time_seconds: Mapped[float | None] = mapped_column(Double, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

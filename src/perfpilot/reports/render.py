@@ -54,7 +54,12 @@ def _cell(value: Any) -> str:
 def _summary_fields(report: ReportOut) -> Iterator[tuple[str, Any]]:
     summary = report.summary.model_dump(mode="json", by_alias=True, exclude={"latency_timeline"})
     for key, value in summary.items():
-        if isinstance(value, dict):
+        if key == "trends":  # one row per figure: trends.<type>.<field>
+            for trend in value:
+                for leaf, leaf_value in trend.items():
+                    if leaf != "metricType":
+                        yield f"trends.{trend['metricType']}.{leaf}", leaf_value
+        elif isinstance(value, dict):
             for sub, inner in value.items():
                 if isinstance(inner, dict):
                     for leaf, leaf_value in inner.items():
@@ -158,6 +163,13 @@ def _recommendations(report: ReportOut) -> str:
     return f"<ol>{''.join(items)}</ol>"
 
 
+def _trends(report: ReportOut) -> str:
+    if not report.summary.trends:
+        return '<p class="muted">No trend: no samples of the main types in the period.</p>'
+    items = [f"<li>{escape(t.statement)}</li>" for t in report.summary.trends]
+    return f"<ul>{''.join(items)}</ul>"
+
+
 def to_html(report: ReportOut) -> str:
     """One self-contained page: chart, summary, actions, recommendations. Every dynamic text
     is escaped; nothing is fetched from the network."""
@@ -178,6 +190,7 @@ def to_html(report: ReportOut) -> str:
         f"generated {_when(report.generated_at)} · report <code>{report.id}</code></p>"
         f"<h2>Latency ({unit})</h2>{chart}"
         f"<h2>Summary</h2>{_summary_table(report)}"
+        f"<h2>Trends</h2>{_trends(report)}"
         f"<h2>Optimizations</h2>{_optimizations(report)}"
         f"<h2>Recommendations</h2>{_recommendations(report)}"
         "</body></html>"

@@ -130,6 +130,32 @@ class ReportSummary(CamelModel):
         description="Mean of the values of every registered type with value samples in the "
         "period, canonical unit (throughput: time-weighted); histogram types: see histograms",
     )
+    trends: list[ReportTrend] = Field(
+        default_factory=list,
+        description="Per metric type with enough history: the period's trend, season and "
+        "forecast, as GET /trends computes them for the report's period",
+    )
+
+
+class ReportTrend(CamelModel):
+    """GET /trends' figures for one type over the report's period, and what they say."""
+
+    metric_type: str
+    per_day: float | None = None
+    interval95: tuple[float, float] | None = None
+    significant: bool | None = None
+    season_period_seconds: float | None = None
+    season_kind: str | None = None
+    change_points: int | None = None
+    forecast_end: float | None = Field(
+        default=None, description="Forecast mean at the end of the horizon"
+    )
+    forecast_end_interval95: tuple[float, float] | None = None
+    horizon_seconds: float | None = None
+    model: str | None = None
+    holdout_mape: float | None = None
+    samples: int | None = None
+    statement: str = Field(description="The figures in one sentence, or why there are none")
 
 
 class HistogramFigures(CamelModel):

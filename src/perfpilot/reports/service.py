@@ -42,6 +42,7 @@ from perfpilot.reports.schemas import (
     ReportOut,
     ReportSummary,
 )
+from perfpilot.reports.trends import trend_section
 
 SEVERITIES = ("low", "medium", "high", "critical")
 
@@ -182,6 +183,8 @@ async def _build(
         recommendations.append(
             RecommendationOut.model_validate(advice).model_dump(mode="json", by_alias=True)
         )
+    with_data = {m for m, st in figures.stats.items() if st.count}
+    summary.trends = await trend_section(reader, service, start, end, with_data=with_data)
     return OptimizationReport(
         id=uuid.uuid4(),
         service_name=service,

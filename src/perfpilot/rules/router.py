@@ -7,8 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
+from perfpilot.core.context import AppContext
 from perfpilot.core.deps import AdminAuth, ContextDep, SessionDep, ViewerAuth
 from perfpilot.core.schemas import Envelope, ListEnvelope
+from perfpilot.forecast.anomaly import AnomalyBands
 from perfpilot.rules import service
 from perfpilot.rules.lifecycle import announce_rule_change, delete_rule_and_resolve
 from perfpilot.rules.schemas import ActionType, RuleIn, RuleOut, RuleUpdate
@@ -35,6 +37,7 @@ async def create_rule(
 @router.get("", response_model=ListEnvelope[RuleOut], summary="List rules")
 async def list_rules(
     session: SessionDep,
+    ctx: ContextDep,
     _: ViewerAuth,
     service_name: Annotated[str | None, Query(alias="serviceName", max_length=100)] = None,
     is_active: Annotated[bool | None, Query(alias="isActive")] = None,
@@ -44,16 +47,26 @@ async def list_rules(
         session, service_name=service_name, is_active=is_active, action_type=action_type
     )
     return ListEnvelope(
-        data=[service.rule_out(r) for r in rules],
+        data=[service.rule_out(r, _bands(ctx)) for r in rules],
         count=len(rules),
         message="Optimization rules retrieved successfully",
     )
 
 
 @router.get("/{rule_id}", response_model=Envelope[RuleOut], summary="Read one rule")
-async def get_rule(rule_id: uuid.UUID, session: SessionDep, _: ViewerAuth) -> Envelope[RuleOut]:
+async def get_rule(
+    rule_id: uuid.UUID, session: SessionDep, ctx: ContextDep, _: ViewerAuth
+) -> Envelope[RuleOut]:
     rule = await service.get_rule(session, rule_id)
-    return Envelope(data=service.rule_out(rule), message="Optimization rule retrieved successfully")
+    return Envelope(
+        data=service.rule_out(rule, _bands(ctx)),
+        message="Optimization rule retrieved successfully",
+    )
+
+
+def _bands(ctx: AppContext) -> AnomalyBands | None:
+    bands = ctx.loops.get("anomaly")
+    return bands if isinstance(bands, AnomalyBands) else None
 
 
 @router.put(

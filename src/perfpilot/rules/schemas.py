@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from perfpilot.core.schemas import CamelModel
 from perfpilot.engine.selectors import MAX_REGEX_LENGTH, compile_regex
@@ -15,7 +15,9 @@ from perfpilot.metrics.labels import MAX_LABELS, LabelName
 from perfpilot.metrics.schemas import ServiceName
 from perfpilot.metrics.units import MetricType
 
-Operator = Literal["gt", "lt", "eq", "gte", "lte"]
+Operator = Literal["gt", "lt", "eq", "gte", "lte", "anomalous"]
+Sensitivity = Literal["low", "medium", "high"]
+Direction = Literal["up", "down", "both"]
 Aggregation = Literal["last", "avg", "min", "max", "p50", "p90", "p95", "p99", "sum", "count"]
 ActionType = Literal["scale_up", "scale_down", "cache_clear", "model_switch", "retry", "fallback"]
 Priority = Literal["low", "medium", "high", "critical"]
@@ -56,8 +58,26 @@ class ConditionIn(CamelModel):
     """When the rule holds. Only metric, operator and threshold are required."""
 
     metric: MetricType
-    operator: Operator
-    threshold: float
+    operator: Operator = Field(
+        description="gt, lt, eq, gte, lte compare the aggregate with `threshold`; `anomalous` "
+        "holds while it lies outside the forecast interval of its own history (DESIGN §14)"
+    )
+    threshold: float | None = Field(
+        default=None,
+        validate_default=True,
+        description="Required for every operator but `anomalous` (which takes none)",
+    )
+    sensitivity: Sensitivity | None = Field(
+        default=None,
+        validate_default=True,
+        description="anomalous only: the forecast interval left, low 99 %, medium 95 % "
+        "(default), high 90 %",
+    )
+    direction: Direction | None = Field(
+        default=None,
+        validate_default=True,
+        description="anomalous only: up (above the interval), down (below), both (default)",
+    )
     unit: str | None = Field(default=None, description="Unit of threshold/resolveThreshold")
     duration: float = Field(default=0, ge=0, le=MAX_WINDOW_SECONDS)
     aggregation: Aggregation = "last"
@@ -78,7 +98,39 @@ class ConditionIn(CamelModel):
         "Prometheus' `by`",
     )
 
-    _check_threshold = field_validator("threshold", "resolve_threshold")(_finite)
+    _check_threshold = field_validator("resolve_threshold")(_finite)
+
+    @field_validator("threshold")
+    @classmethod
+    def _threshold_per_operator(cls, value: float | None, info: ValidationInfo) -> float | None:
+        anomalous = info.data.get("operator") == "anomalous"
+        if value is None and not anomalous and "operator" in info.data:
+            raise ValueError("Field required")
+        if value is not None and anomalous:
+            raise ValueError("an anomalous condition takes no threshold: its limit is learned")
+        return _finite(value)
+
+    @field_validator("sensitivity", "direction")
+    @classmethod
+    def _anomalous_only(cls, value: str | None, info: ValidationInfo) -> str | None:
+        operator = info.data.get("operator")
+        if value is not None and operator is not None and operator != "anomalous":
+            raise ValueError("only for operator anomalous")
+        if value is None and operator == "anomalous":
+            return "medium" if info.field_name == "sensitivity" else "both"
+        return value
+
+    @model_validator(mode="after")
+    def _anomalous_scope(self) -> ConditionIn:
+        if self.operator == "anomalous" and (self.group_by or self.matchers):
+            raise ValueError(
+                "an anomalous condition learns one series per service: no matchers or groupBy"
+            )
+        if self.operator == "anomalous" and self.resolve_threshold is not None:
+            raise ValueError(
+                "an anomalous condition resolves inside its interval: no resolveThreshold"
+            )
+        return self
 
 
 class ConditionOut(CamelModel):
@@ -88,7 +140,9 @@ class ConditionOut(CamelModel):
 
     metric: str
     operator: str
-    threshold: float
+    threshold: float = Field(description="0 for anomalous: it is judged on its excess")
+    sensitivity: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    direction: str | None = Field(default=None, exclude_if=lambda v: v is None)
     unit: str
     duration: float
     aggregation: str
@@ -140,6 +194,29 @@ class RuleUpdate(CamelModel):
     is_active: bool | None = None
 
 
+class AnomalyPairOut(CamelModel):
+    service_name: str
+    state: Literal["learning", "ready"]
+    message: str
+    history_windows: int = Field(description="Windows of history the fit used (or has)")
+    needed_windows: int | None = Field(default=None, description="learning: windows needed")
+    level: float | None = Field(default=None, description="The interval's level (0.95...)")
+    model: str | None = Field(default=None, description="The fitted model (GET /trends')")
+    band_until: datetime | None = Field(
+        default=None, description="Sample time up to which the current interval reaches"
+    )
+    holdout_mape: float | None = Field(default=None, description="The fit's held-out error")
+    holdout_coverage95: float | None = None
+
+
+class AnomalyStatusOut(CamelModel):
+    status: Literal["learning", "ready"] = Field(
+        description="learning until every service the rule watches has a trusted interval: "
+        "meanwhile the rule does not fire for that service"
+    )
+    services: list[AnomalyPairOut]
+
+
 class RuleOut(CamelModel):
     id: uuid.UUID
     name: str
@@ -162,3 +239,8 @@ class RuleOut(CamelModel):
     )
     created_at: datetime
     updated_at: datetime
+    anomaly: AnomalyStatusOut | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="anomalous rules: whether each service's forecast interval is learned",
+    )

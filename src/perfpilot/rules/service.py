@@ -6,14 +6,20 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from perfpilot.core.errors import InvalidField, NotFound, validation_details
 from perfpilot.engine.selectors import selector
-from perfpilot.engine.state_machine import RuleSpec, resolve_threshold_error
+from perfpilot.engine.state_machine import (
+    Anomaly,
+    Direction,
+    RuleSpec,
+    resolve_threshold_error,
+)
+from perfpilot.forecast.anomaly import AnomalyBands, Band
 from perfpilot.metrics.units import REGISTRY, UnitError, bound_error, conversion_factor
 from perfpilot.models import OptimizationRule
 from perfpilot.rules import repository
@@ -21,6 +27,8 @@ from perfpilot.rules.parameters import normalise_parameters
 from perfpilot.rules.schemas import (
     ActionIn,
     ActionOut,
+    AnomalyPairOut,
+    AnomalyStatusOut,
     ConditionIn,
     ConditionOut,
     RuleIn,
@@ -33,6 +41,22 @@ REVERT_BY_DEFAULT = frozenset({"fallback", "model_switch"})
 
 def stored_condition(condition: ConditionIn) -> dict[str, Any]:
     """Every default filled in; thresholds converted to the metric's canonical unit."""
+    if condition.operator == "anomalous":  # no threshold: judged on its excess over a band
+        return ConditionOut(
+            metric=condition.metric,
+            operator="anomalous",
+            threshold=0.0,
+            sensitivity=condition.sensitivity,
+            direction=condition.direction,
+            unit=REGISTRY[condition.metric].canonical,
+            duration=condition.duration,
+            aggregation=condition.aggregation,
+            window=condition.window,
+            resolve_threshold=0.0,
+            keep_firing_for=condition.keep_firing_for,
+            no_data=condition.no_data,
+        ).model_dump(by_alias=True)
+    assert condition.threshold is not None  # ConditionIn requires it for other operators
     try:
         factor = conversion_factor(condition.metric, condition.unit)
     except UnitError as exc:
@@ -128,12 +152,23 @@ def read_rule(rule: OptimizationRule) -> StoredRule:
     spec = None
     if condition is not None and action is not None:
         try:
+            anomaly = None
+            operator = condition.operator
+            if operator == "anomalous":
+                anomaly = Anomaly(
+                    sensitivity=condition.sensitivity or "medium",
+                    direction=cast(Direction, condition.direction or "both"),
+                )
+                anomaly.level  # noqa: B018 - KeyError for an unknown stored sensitivity
+                if anomaly.direction not in ("up", "down", "both"):
+                    raise ValueError(f"unknown direction {anomaly.direction!r}")
+                operator = "gt"
             spec = RuleSpec(
                 rule_id=str(rule.id),
                 name=rule.name,
                 service_name=rule.service_name,
                 metric=condition.metric,
-                operator=condition.operator,  # checked by RuleSpec
+                operator=operator,  # checked by RuleSpec
                 threshold=condition.threshold,
                 duration=condition.duration,
                 aggregation=condition.aggregation,
@@ -144,14 +179,52 @@ def read_rule(rule: OptimizationRule) -> StoredRule:
                 severity=action.priority,
                 is_active=rule.is_active,
                 selector=selector(condition.matchers, condition.group_by),
+                anomaly=anomaly,
             )
         except (ValueError, KeyError) as exc:
             problem = f"condition: {exc}"
     return StoredRule(condition, action, spec, problem)
 
 
-def rule_out(rule: OptimizationRule) -> RuleOut:
+def anomaly_status(bands: AnomalyBands | None, rule_id: str) -> AnomalyStatusOut:
+    """Where an anomalous rule stands per service: learning (and why) or its band."""
+    pairs = bands.status(rule_id) if bands is not None else {}
+    services = []
+    for service, pair in sorted(pairs.items()):
+        if isinstance(pair, Band):
+            services.append(
+                AnomalyPairOut(
+                    service_name=service,
+                    state="ready",
+                    message=f"{pair.level:.0%} interval of {pair.model} over {pair.history} "
+                    f"windows of {pair.step:g} s",
+                    history_windows=pair.history,
+                    level=pair.level,
+                    model=pair.model,
+                    band_until=datetime.fromtimestamp(pair.until, UTC),
+                    holdout_mape=pair.holdout_mape,
+                    holdout_coverage95=pair.holdout_coverage95,
+                )
+            )
+        else:
+            services.append(
+                AnomalyPairOut(
+                    service_name=service,
+                    state="learning",
+                    message=pair.message,
+                    history_windows=pair.history,
+                    needed_windows=pair.needed,
+                )
+            )
+    ready = bool(services) and all(p.state == "ready" for p in services)
+    return AnomalyStatusOut(status="ready" if ready else "learning", services=services)
+
+
+def rule_out(rule: OptimizationRule, bands: AnomalyBands | None = None) -> RuleOut:
     stored = read_rule(rule)
+    anomaly = None
+    if stored.condition is not None and stored.condition.operator == "anomalous":
+        anomaly = anomaly_status(bands, str(rule.id))
     return RuleOut(
         id=rule.id,
         name=rule.name,
@@ -164,6 +237,7 @@ def rule_out(rule: OptimizationRule) -> RuleOut:
         invalid_reason=stored.problem,
         created_at=rule.created_at,
         updated_at=rule.updated_at,
+        anomaly=anomaly,
     )
 
 
@@ -240,7 +314,18 @@ async def update_rule(
         base = _input_condition(rule.condition)
         if "threshold" in body.condition and "resolveThreshold" not in body.condition:
             base.pop("resolveThreshold", None)  # follows the new threshold unless given
-        condition = _merged("condition", ConditionIn, base | body.condition)
+        merged = base | body.condition
+        # the operator decides which fields apply: an anomalous condition has no thresholds,
+        # a threshold condition no sensitivity/direction (stored ones do not carry over)
+        if merged.get("operator") == "anomalous":
+            for key in ("threshold", "resolveThreshold"):
+                if key not in body.condition:
+                    merged.pop(key, None)
+        else:
+            for key in ("sensitivity", "direction"):
+                if key not in body.condition:
+                    merged.pop(key, None)
+        condition = _merged("condition", ConditionIn, merged)
         rule.condition = stored_condition(condition)
         rule.metric_type = condition.metric
     if body.action is not None:

@@ -1,0 +1,1 @@
+"""Trends, seasonality, change points and forecasts of stored series (DESIGN §14)."""
