@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from tests.conftest import TEST_JWT_SECRET, make_settings
 from tests.webhook_receiver import WebhookReceiver
 
 SERVICE = "ai-chat-service"
+READY_TIMEOUT_S = 60.0
 
 
 def free_port() -> int:
@@ -55,15 +57,18 @@ class ServerProcess:
             stdout=asyncio.subprocess.DEVNULL,
             stderr=self.log,
         )
+        # a start imports the whole app and upgrades the store: 15 s was not always enough
+        # for it on a loaded 2-core machine
+        deadline = time.monotonic() + READY_TIMEOUT_S
         async with httpx.AsyncClient() as client:
-            for _ in range(300):
+            while time.monotonic() < deadline:
                 try:
                     if (await client.get(f"{self.url}/readyz")).status_code == 200:
                         return
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(0.05)
-        raise RuntimeError("server process did not become ready")
+        raise RuntimeError(f"server process did not become ready in {READY_TIMEOUT_S:g} s")
 
     async def kill(self) -> None:
         assert self.process is not None

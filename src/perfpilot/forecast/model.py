@@ -16,15 +16,19 @@ import itertools
 import math
 import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-import statsmodels.api as sm
 from numpy.typing import NDArray
-from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
 from perfpilot.forecast.changepoints import ChangePoint, change_points
 from perfpilot.forecast.seasonality import Season, detect_season, seasonal_strength
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# statsmodels (and pandas, scipy) are imported by the fits that use them, in the worker
+# thread: importing them costs seconds that every `perfpilot` start would otherwise pay
 
 MIN_POINTS = 24  # fewer filled buckets than this: no fit
 MAX_POINTS = 1_440  # input bound: callers bucket a period into at most this many points
@@ -93,6 +97,8 @@ def fill_gaps(values: Floats) -> tuple[Floats, int]:
 
 def linear_trend(values: Floats, step_seconds: float) -> Trend:
     """OLS slope per day with a HAC (Newey-West) 95 % interval."""
+    import statsmodels.api as sm
+
     n = values.size
     days = np.arange(n, dtype=np.float64) * step_seconds / 86_400.0
     design = sm.add_constant(days)
@@ -120,6 +126,9 @@ def fit_forecast(
 ) -> Forecast:
     """STL (when `period`; `seasonal` when already decomposed) + ETS on the rest; intervals
     from ETS, shifted by the season."""
+    import pandas as pd
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
     if seasonal is None:
         seasonal = np.zeros(values.size)
         if period is not None:

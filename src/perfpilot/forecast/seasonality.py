@@ -7,8 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from statsmodels.tsa.seasonal import STL
-from statsmodels.tsa.stattools import acf
 
 DAY = 86_400.0
 WEEK = 7 * DAY
@@ -45,6 +43,8 @@ def detrended(values: Floats) -> Floats:
 def candidate_lags(values: Floats) -> list[tuple[int, float]]:
     """Local maxima of the autocorrelation of the detrended series (lag, acf), strongest
     first, up to half the series (so that at least two cycles are in the data)."""
+    from statsmodels.tsa.stattools import acf  # (lazy: see model.py)
+
     n = values.size
     max_lag = n // 2
     if max_lag <= MIN_LAG + 1 or float(np.std(values)) == 0.0:
@@ -85,6 +85,8 @@ def seasonal_strength(values: Floats, period: int) -> tuple[float, Floats]:
     """STL's strength of seasonality, and the season as one profile repeated: STL's seasonal
     component averaged per phase over every cycle, so that neither the forecast nor the
     remainder's variance (hence the interval width) depends on one cycle's noise."""
+    from statsmodels.tsa.seasonal import STL  # (lazy: see model.py)
+
     fit = STL(values, period=period, robust=True).fit()
     seasonal = np.asarray(fit.seasonal, dtype=np.float64)
     remainder = np.asarray(fit.resid, dtype=np.float64)
