@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from perfpilot.cluster.schemas import ShardOwner, ShardsOut
 from perfpilot.core.deps import AdminAuth, ContextDep
 from perfpilot.core.errors import NotFound
-from perfpilot.core.schemas import Envelope
+from perfpilot.core.schemas import Envelope, ErrorEnvelope
 
 router = APIRouter(prefix="/cluster", tags=["cluster"])
 
@@ -18,6 +18,7 @@ router = APIRouter(prefix="/cluster", tags=["cluster"])
     summary="Shard owners",
     description="Each shard of services and the live replica that owns it (an advisory lock "
     "held by that replica's session). 404 when scale-out is off.",
+    responses={404: {"model": ErrorEnvelope, "description": "Scale-out is off"}},
 )
 async def shard_owners(ctx: ContextDep, _: AdminAuth) -> Envelope[ShardsOut]:
     manager = ctx.loops.get("shards")
