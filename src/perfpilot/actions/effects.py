@@ -68,10 +68,9 @@ def plan_action(
     state: DesiredState, action_type: str, parameters: dict[str, Any], bounds: Bounds
 ) -> ActionPlan:
     """The effect of one action on `state`, or why it is skipped (no change is never silent)."""
-    if action_type in ("scale_up", "scale_down") and not isinstance(
-        parameters.get("instances", 1), int
-    ):  # "auto" is resolved by perfpilot.sizing before planning
-        return _skip(state, f"instances {parameters['instances']} not sized")
+    if action_type in ("scale_up", "scale_down") and parameters.get("instances") == "auto":
+        # resolved by perfpilot.sizing before planning; here only when sizing could not run
+        return _skip(state, "instances auto not sized")
     if action_type == "scale_up":
         if state.instances >= bounds.max_instances:
             return _skip(state, f"at max instances ({bounds.max_instances})")
