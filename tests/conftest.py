@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import os
 import socket
 from collections.abc import AsyncIterator
@@ -47,6 +48,27 @@ def _forget_apps_after_each_test() -> Any:
     for value in vars(fastapi.dependencies.models).values():
         if isinstance(value, functools._lru_cache_wrapper):
             value.cache_clear()
+    _freeze_survivors_now_and_then()
+
+
+FREEZE_EVERY_TESTS = 50
+_tests_since_freeze = 0
+
+
+def _freeze_survivors_now_and_then() -> None:
+    """Every FREEZE_EVERY_TESTS tests: collect, then freeze what survives (the modules imported
+    so far, hypothesis' and the libraries' caches) out of the collector's reach. A full
+    collection walks every tracked object; this session's process holds several hundred
+    thousand that outlive any one test, and its servers share the process: without this, a
+    full collection stopped the event loop for up to a second mid-suite, and several in a row
+    for longer than a /healthz probe's 10 s. A server process freezes what its start-up built
+    the same way (perfpilot.cli.tune_gc)."""
+    global _tests_since_freeze
+    _tests_since_freeze += 1
+    if _tests_since_freeze >= FREEZE_EVERY_TESTS:
+        _tests_since_freeze = 0
+        gc.collect()
+        gc.freeze()
 
 
 def _backends() -> list[Any]:
