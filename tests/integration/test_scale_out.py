@@ -8,169 +8,29 @@ second `serve` refused)."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
-import pytest
 from sqlalchemy import text
 
 from perfpilot.cluster.shards import shard_of, shard_sql
-from perfpilot.core.auth import Role, TokenAuthority
 from perfpilot.core.config import API_PREFIX
 from perfpilot.core.db import create_engine
 from perfpilot.core.migrate import upgrade_database
-from tests.conftest import TEST_JWT_SECRET, make_settings
+from tests.integration.replicas import (
+    SHARDS,
+    Api,
+    Replica,
+    balanced,
+    client_for,
+    eventually,
+    replica_ids,
+)
 from tests.integration.test_realtime import sse_events
-from tests.integration.test_restart_kill import free_port
 from tests.webhook_receiver import WebhookReceiver
-
-SHARDS = 64
-
-
-class Replica:
-    """One `perfpilot serve --` process with scale-out on, on the test's database."""
-
-    def __init__(self, name: str, database_url: str, tmp: Path) -> None:
-        self.name = name
-        self.port = free_port()
-        self.env = os.environ | {
-            "PERFPILOT_DATABASE_URL": database_url,
-            "PERFPILOT_DATA_DIR": str(tmp / name),
-            "PERFPILOT_JWT_SECRET": TEST_JWT_SECRET,
-            "PERFPILOT_PORT": str(self.port),
-            "PERFPILOT_OUTBOUND_ALLOW": "127.0.0.0/8",  # the test's webhook receiver
-            "PERFPILOT_SCALE_OUT": "true",
-            "PERFPILOT_SHARDS": str(SHARDS),
-            "PERFPILOT_SHARD_CHECK_SECONDS": "0.3",
-            "PERFPILOT_SHARD_POLL_SECONDS": "0.2",
-            "PERFPILOT_ENGINE_TICK_SECONDS": "1",
-            "PERFPILOT_WEBHOOK_POLL_INTERVAL_SECONDS": "0.1",
-            "PERFPILOT_RATE_LIMIT_ENABLED": "false",
-            "PERFPILOT_UI": "false",
-            "PERFPILOT_LOG_LEVEL": "WARNING",
-        }
-        self.log = (tmp / f"{name}.log").open("ab")
-        self.process: asyncio.subprocess.Process | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "perfpilot.cli",
-            "serve",
-            env=self.env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=self.log,
-        )
-        async with httpx.AsyncClient() as client:
-            for _ in range(1200):
-                try:
-                    if (await client.get(f"{self.url}/readyz")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise RuntimeError(f"replica {self.name} did not become ready")
-
-    async def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        await self.process.wait()
-
-    async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.process.wait(), 20)
-            except TimeoutError:
-                self.process.kill()
-                await self.process.wait()
-
-
-@pytest.fixture
-def postgres(database_url: str, request: pytest.FixtureRequest) -> str:
-    """The emptied-after-the-test PostgreSQL database; skips on SQLite."""
-    if database_url.startswith("sqlite"):
-        pytest.skip("scale-out is PostgreSQL only (SQLite: one server per data directory)")
-    url: str = request.getfixturevalue("clean_database")
-    return url
-
-
-@pytest.fixture
-async def replicas(postgres: str, tmp_path: Path) -> AsyncIterator[list[Replica]]:
-    clean_database = postgres
-    group = [Replica(name, clean_database, tmp_path) for name in ("a", "b", "c")]
-    try:
-        await asyncio.gather(*(r.start() for r in group))
-        yield group
-    finally:
-        await asyncio.gather(*(r.stop() for r in group))
-
-
-class Api:
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self.client = client
-
-    async def __call__(self, replica: Replica, method: str, path: str, **kwargs: Any) -> Any:
-        response = await self.client.request(method, f"{replica.url}{API_PREFIX}{path}", **kwargs)
-        assert response.is_success, response.text
-        return response.json()["data"]
-
-
-def _client(database_url: str, tmp: Path) -> httpx.AsyncClient:
-    settings = make_settings(database_url, tmp)
-    token = TokenAuthority(settings, secret=TEST_JWT_SECRET).mint(
-        role=Role.admin, subject="t", ttl_seconds=900
-    )
-    return httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30)
-
-
-async def _eventually(check: Any, *, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
-
-
-async def _owners(api: Api, replica: Replica) -> dict[int, str | None]:
-    data = await api(replica, "GET", "/cluster/shards")
-    return {s["shard"]: s["owner"] for s in data["shards"]}
-
-
-async def _balanced(api: Api, alive: list[Replica]) -> dict[int, str] | None:
-    """Shard owners once every shard is owned and each live replica holds a fair share."""
-    owners = await _owners(api, alive[0])
-    per_replica = Counter(owners.values())
-    share = -(-SHARDS // len(alive))
-    if None in per_replica or len(per_replica) != len(alive):
-        return None
-    if any(count > share for count in per_replica.values()):
-        return None
-    return {k: str(v) for k, v in owners.items()}
-
-
-async def _replica_ids(api: Api, group: list[Replica]) -> dict[str, Replica]:
-    ids = {}
-    for replica in group:
-        health = await api(replica, "GET", "/health")
-        ids[health["replica"]["id"]] = replica
-    return ids
 
 
 async def test_python_and_sql_agree_on_each_services_shard(postgres: str) -> None:
@@ -197,11 +57,11 @@ async def test_three_replicas_share_the_engine_and_survive_a_sigkill(
     base = datetime.now(UTC) - timedelta(seconds=60)
     accepted: Counter[str] = Counter()  # samples each replica acknowledged (201), per service
 
-    async with WebhookReceiver() as receiver, _client(postgres, tmp_path) as client:
+    async with WebhookReceiver() as receiver, client_for(postgres, tmp_path) as client:
         api = Api(client)
-        ids = await _replica_ids(api, replicas)
-        owners = await _eventually(
-            lambda: _balanced(api, replicas), timeout=30, what="three-way shard balance"
+        ids = await replica_ids(api, replicas)
+        owners = await eventually(
+            lambda: balanced(api, replicas), timeout=30, what="three-way shard balance"
         )
         assert set(owners.values()) == set(ids)
         await api(
@@ -242,7 +102,7 @@ async def test_three_replicas_share_the_engine_and_survive_a_sigkill(
             alerts = await api(replicas[2], "GET", "/alerts", params={"limit": 100})
             return alerts if len([a for a in alerts if a["status"] == "active"]) == 20 else None
 
-        await _eventually(all_active, timeout=20, what="20 active alerts")
+        await eventually(all_active, timeout=20, what="20 active alerts")
         await receiver.wait_for(20, timeout=20)
 
         # SIGKILL the owner of a firing service's shard, mid-lifecycle
@@ -255,8 +115,8 @@ async def test_three_replicas_share_the_engine_and_survive_a_sigkill(
         # recovery samples right away, to the survivors: some land while nobody owns a shard
         await asyncio.gather(*(post(i, s, 2, 100) for i, s in enumerate(services)))
 
-        after = await _eventually(
-            lambda: _balanced(api, alive), timeout=30, what="two-way shard balance"
+        after = await eventually(
+            lambda: balanced(api, alive), timeout=30, what="two-way shard balance"
         )
         taken_in = time.monotonic() - killed_at
         assert victim_id not in after.values()
@@ -266,7 +126,7 @@ async def test_three_replicas_share_the_engine_and_survive_a_sigkill(
             done = [a for a in alerts if a["status"] == "resolved"]
             return alerts if len(done) == len(alerts) == 20 else None
 
-        alerts = await _eventually(all_resolved, timeout=30, what="every alert resolved")
+        alerts = await eventually(all_resolved, timeout=30, what="every alert resolved")
         await receiver.wait_for(40, timeout=20)
         await asyncio.sleep(1.0)  # a duplicate would arrive now
         actions = await api(alive[1], "GET", "/actions", params={"limit": 100})
@@ -306,9 +166,9 @@ async def test_a_rule_made_on_one_replica_fires_for_samples_sent_to_another_seen
     replicas: list[Replica], postgres: str, tmp_path: Path
 ) -> None:
     a, b, c = replicas
-    async with _client(postgres, tmp_path) as client:
+    async with client_for(postgres, tmp_path) as client:
         api = Api(client)
-        await _eventually(lambda: _balanced(api, replicas), timeout=30, what="shard balance")
+        await eventually(lambda: balanced(api, replicas), timeout=30, what="shard balance")
         url = f"{c.url}{API_PREFIX}/realtime/stream"
         async with client.stream("GET", url, params={"heartbeat": 1}) as stream:
             assert stream.status_code == 200
@@ -361,7 +221,7 @@ async def test_a_rule_made_on_one_replica_fires_for_samples_sent_to_another_seen
             found = await api(b, "GET", "/alerts", params={"serviceName": "chat-h"})
             return found or None
 
-        [tail] = await _eventually(tail_alert, timeout=10, what="the histogram rule's alert")
+        [tail] = await eventually(tail_alert, timeout=10, what="the histogram rule's alert")
         alerts = await api(a, "GET", "/alerts", params={"serviceName": "chat"})
     assert tail["metadata"]["percentileBasis"] == "histogram"
     assert fired is not None

@@ -2,7 +2,10 @@
 (`perfpilot_events`: rule changes, alert acknowledge/resolve, live events for SSE).
 
 Payloads are small JSON: ids for engine commands (receivers re-read the rows), the event's
-own JSON for live views. One connection listens, another sends; both reconnect on failure.
+own JSON for live views. One connection listens, another sends; both reconnect on failure. A
+notification whose sending failed is sent again on the new connection; notifications sent while
+a replica was not listening are gone (NOTIFY keeps nothing), so on listening again it re-reads
+what they could have said (`on_resync`: rules, alert statuses, scrape targets).
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ class ClusterBus:
         self.replica_id = replica_id
         self.on_samples: list[Callable[[], None]] = []
         self.on_event: list[Callable[[dict[str, Any]], None]] = []
+        # called whenever listening (re)starts: what was sent before is gone
+        self.on_resync: list[Callable[[], None]] = []
+        self.listen_losses = 0
         # (channel, payload, future resolved once sent, if someone waits)
         self._outbox: asyncio.Queue[tuple[str, str, asyncio.Future[None] | None]] = asyncio.Queue()
         self._samples_queued = False
@@ -83,20 +89,29 @@ class ClusterBus:
         self._outbox.put_nowait((EVENTS_CHANNEL, payload, future))
         return True
 
+    async def _connect(self, role: str) -> asyncpg.Connection:
+        """A connection named for this replica (pg_stat_activity shows who listens)."""
+        name = f"perfpilot-{role}:{self.replica_id}"[:63]
+        return await asyncpg.connect(self._dsn, server_settings={"application_name": name})
+
     async def _send(self) -> None:
+        unsent: tuple[str, str, asyncio.Future[None] | None] | None = None
         while True:
             try:
-                conn = await asyncpg.connect(self._dsn)
+                conn = await self._connect("notify")
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("cluster_notify_connect_failed", error=repr(exc))
                 await asyncio.sleep(_RETRY_SECONDS)
                 continue
             try:
                 while True:
-                    channel, payload, future = await self._outbox.get()
+                    # a notification whose connection failed under it goes first, again
+                    unsent = unsent or await self._outbox.get()
+                    channel, payload, future = unsent
                     if channel == SAMPLES_CHANNEL:
                         self._samples_queued = False
                     await conn.execute("SELECT pg_notify($1, $2)", channel, payload)
+                    unsent = None
                     if future is not None and not future.done():
                         future.set_result(None)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -127,10 +142,10 @@ class ClusterBus:
     async def _listen(self) -> None:
         while True:
             try:
-                conn = await asyncpg.connect(self._dsn)
+                conn = await self._connect("listen")
                 await conn.add_listener(SAMPLES_CHANNEL, self._received)
                 await conn.add_listener(EVENTS_CHANNEL, self._received)
-            except (OSError, asyncpg.PostgresError) as exc:
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("cluster_listen_connect_failed", error=repr(exc))
                 await asyncio.sleep(_RETRY_SECONDS)
                 continue
@@ -138,11 +153,14 @@ class ClusterBus:
             conn.add_termination_listener(_setter(lost))
             for callback in self.on_samples:  # anything sent while we were not listening
                 callback()
+            for callback in self.on_resync:  # and any change: re-read what it could have said
+                callback()
             try:
                 await lost.wait()
             finally:
                 with contextlib.suppress(Exception):
                     await conn.close()
+            self.listen_losses += 1
             log.warning("cluster_listen_lost")
             await asyncio.sleep(_RETRY_SECONDS)
 

@@ -3,9 +3,11 @@ shard ownership and the leader's loops (retention, scrapes)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
+from collections.abc import Coroutine
 from typing import Any
 
 import structlog
@@ -39,6 +41,7 @@ class Replica:
         self._events = events
         self.manager: ShardManager | None = None
         self._leader_loops: tuple[Any, Any] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def engine(self, **kwargs: Any) -> ShardedEngineRunner:
         return ShardedEngineRunner(
@@ -58,6 +61,7 @@ class Replica:
         self._leader_loops = (scraper, retention)
         self.bus.on_samples.append(runner.samples_arrived)
         self.bus.on_event.append(receiver(runner, self._events, scraper))
+        self.bus.on_resync.append(lambda: self._spawn(self._resync(runner, scraper)))
         ctx.samples.add_listener(lambda _rows, _timing: self.bus.samples_committed())
         await self.bus.start()
         self.manager = ShardManager(
@@ -72,6 +76,18 @@ class Replica:
         ctx.loops["shards"] = self.manager
         ctx.loops["cluster_bus"] = self.bus
         log.info("replica_started", replica=self.id, shards=len(self.manager.owned))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work, name="perfpilot-cluster-resync")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _resync(self, runner: ShardedEngineRunner, scraper: Any) -> None:
+        try:
+            await runner.resync()
+            await scraper.resync()
+        except Exception:  # the next reconnect tries again; the loops go on meanwhile
+            log.exception("cluster_resync_failed", replica=self.id)
 
     async def _lead(self, leading: bool) -> None:
         assert self._leader_loops is not None
@@ -89,3 +105,6 @@ class Replica:
         if self.manager is not None:
             await self.manager.stop()
         await self.bus.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -10,14 +10,16 @@ left open anywhere on the server holds every owner back until it ends.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from perfpilot.cluster.shards import shard_sql
+from perfpilot.models import OptimizationRule, PerformanceAlert
 
 _XMIN = text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
 
@@ -163,3 +165,27 @@ async def save_position(
         "now": datetime.now(UTC),
     }
     await session.execute(_SAVE, params)
+
+
+async def rule_ids(session: AsyncSession) -> set[str]:
+    """Every stored rule's id (a resync re-reads each)."""
+    rows = await session.scalars(select(OptimizationRule.id))
+    return {str(rule_id) for rule_id in rows}
+
+
+async def alert_statuses(
+    session: AsyncSession, alert_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """The stored status of each of these alerts (missing ids are left out)."""
+    ids = list(alert_ids)
+    found: dict[uuid.UUID, str] = {}
+    for start in range(0, len(ids), _IDS_PER_QUERY):
+        chunk = ids[start : start + _IDS_PER_QUERY]
+        query = select(PerformanceAlert.id, PerformanceAlert.status).where(
+            PerformanceAlert.id.in_(chunk)
+        )
+        found.update({row.id: row.status for row in await session.execute(query)})
+    return found
+
+
+_IDS_PER_QUERY = 1_000

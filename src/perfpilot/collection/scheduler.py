@@ -142,6 +142,13 @@ class ScrapeScheduler:
         if self._running:
             self._launch(target)
 
+    async def resync(self) -> None:
+        """Re-read every target, known here or stored (scale-out: changes made on another
+        replica while this one was not listening)."""
+        stored = {t.id for t in await repository.load_active_targets(self._sessions)}
+        for target_id in stored | set(self._targets):
+            await self.reload(target_id)
+
     async def scrape_now(self, target_id: uuid.UUID) -> Health:
         """Scrape one active target at once, outside its timer (tests, a manual check)."""
         target = self._targets.get(target_id)

@@ -76,6 +76,24 @@ class ShardedEngineRunner(EngineRunner):
         if self.owns(service_name):
             super().alert_acknowledged(rule_id, service_name, group)
 
+    async def resync(self) -> None:
+        """Re-read what other replicas may have changed while this one was not listening
+        (cluster/bus.py, on_resync): every rule (an unchanged rule keeps its timers), and
+        the stored status of each open alert this replica holds (closed or acknowledged
+        elsewhere: applied here as if the notification had arrived)."""
+        held = {alert_id: pair for pair, alert_id in self._open.items()}
+        async with self._readers() as session:
+            stored_rules = await shard_repo.rule_ids(session)
+            statuses = await shard_repo.alert_statuses(session, held)
+        for rule_id in sorted(stored_rules | {spec.rule_id for spec in self.core.rules()}):
+            self.rule_changed(rule_id)
+        for alert_id, status in statuses.items():
+            if status == "resolved":
+                self.alert_closed(*held[alert_id])
+            elif status == "acknowledged":
+                self.alert_acknowledged(*held[alert_id])
+        log.info("engine_resynced", rules=len(stored_rules), open_alerts=len(held))
+
     # -- shard hand-over (cluster/ownership.ShardEngine), between steps ------------------
     async def gain(self, shards: set[int]) -> None:
         async with self._step_lock:

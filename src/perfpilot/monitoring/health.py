@@ -68,4 +68,5 @@ def replica_health(ctx: AppContext) -> ReplicaHealth | None:
         shard_count=manager.shard_count,
         live_replicas=manager.live_replicas,
         leader=manager.leader,
+        listen_losses=getattr(ctx.loops.get("cluster_bus"), "listen_losses", 0),
     )

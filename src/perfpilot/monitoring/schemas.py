@@ -20,6 +20,8 @@ class ReplicaHealth(CamelModel):
     shard_count: int
     live_replicas: int
     leader: bool
+    # times this replica's NOTIFY listener lost its connection (each followed by a resync)
+    listen_losses: int = 0
 
 
 class HealthOut(CamelModel):
