@@ -2,7 +2,7 @@
 
     python bench/predictive.py            # about 25 s to 1.5 min; figures in BENCHMARKS.md
     python bench/predictive.py --actions  # and the predictive arm's actions, timed per spike
-    BENCH_LEAD=25 BENCH_STATISTIC=p95 ... # the predictive arm's leadTime / target statistic
+    BENCH_LEAD=25 BENCH_STATISTIC=p95 BENCH_SEED=1 ...  # leadTime / target statistic / seed
 
 One process, loopback only: the app served in-process (uvicorn) on SQLite in a temporary
 directory, its engine ticked every 5 s of *simulated* time by this script
@@ -52,6 +52,7 @@ from perfpilot.simulator.stepped import run_stepped
 SLO_MS = 3000.0
 LEAD = float(os.environ.get("BENCH_LEAD", "40"))  # the predictive arm's leadTime
 STATISTIC = os.environ.get("BENCH_STATISTIC", "mean")  # what its targetLatency bounds
+SEED = int(os.environ.get("BENCH_SEED", "2026"))  # the simulations' noise (all three arms)
 PERIOD, FIRST, PLATEAU, SPIKES = 180.0, 60.0, 40.0, 6
 DURATION = FIRST + SPIKES * PERIOD - 40
 PROFILE = Spike(base=4.0, peak=14.0, start=FIRST, duration=PLATEAU, ramp=2.0, every=PERIOD)
@@ -142,7 +143,7 @@ async def run(app: Any, url: str) -> None:
                     model="gpt-large",
                     instances=2,
                     profile=PROFILE,
-                    seed=2026,
+                    seed=SEED,
                     startup_seconds=5.0,
                 ),
                 clock=SimClock(start=start),
