@@ -1,6 +1,8 @@
 """Predictive scaling against recurring spikes: three arms side by side in one run.
 
-    python bench/predictive.py          # about 3-4 minutes; figures in BENCHMARKS.md
+    python bench/predictive.py            # about 25 s to 1.5 min; figures in BENCHMARKS.md
+    python bench/predictive.py --actions  # and the predictive arm's actions, timed per spike
+    BENCH_LEAD=25 BENCH_STATISTIC=p95 BENCH_SEED=1 ...  # leadTime / target statistic / seed
 
 One process, loopback only: the app served in-process (uvicorn) on SQLite in a temporary
 directory, its engine ticked every 5 s of *simulated* time by this script
@@ -13,7 +15,9 @@ every 180 s, SPIKES times. What differs, and nothing else:
   cooldown 60 s) and the HPA autoscaler (cpu, 2-8 instances, target 60 %, 30/80 %,
   stabilisation 30 s) — the loop as it is without prediction;
 - "hpa": the HPA autoscaler alone;
-- "predictive": the HPA autoscaler with predictive: true, leadTime 40 s.
+- "predictive": predictive + model sizing: the same autoscaler configuration with mode model
+  (targetLatency 3 s on the mean latency, the statistic the SLO counts: a sample is an
+  interval's mean) and predictive: true, leadTime 40 s (BENCH_LEAD, BENCH_STATISTIC).
 Figures are read back from the stored samples (GET /metrics): seconds above the SLO (1 s
 latency samples above 3 s), failed requests (error rate x arrival rate, per second) and
 instance-seconds (the instances serving, from each sample's metadata), from the second spike
@@ -24,7 +28,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
+import sys
 import tempfile
 import time
 from datetime import datetime
@@ -44,6 +50,9 @@ from perfpilot.simulator.client import PerfpilotClient
 from perfpilot.simulator.stepped import run_stepped
 
 SLO_MS = 3000.0
+LEAD = float(os.environ.get("BENCH_LEAD", "40"))  # the predictive arm's leadTime
+STATISTIC = os.environ.get("BENCH_STATISTIC", "mean")  # what its targetLatency bounds
+SEED = int(os.environ.get("BENCH_SEED", "2026"))  # the simulations' noise (all three arms)
 PERIOD, FIRST, PLATEAU, SPIKES = 180.0, 60.0, 40.0, 6
 DURATION = FIRST + SPIKES * PERIOD - 40
 PROFILE = Spike(base=4.0, peak=14.0, start=FIRST, duration=PLATEAU, ramp=2.0, every=PERIOD)
@@ -63,8 +72,9 @@ RULE = {
 ARMS = {
     "reactive": (HPA, RULE),
     "hpa": (HPA, None),
-    "predictive": (HPA | {"predictive": True, "leadTime": 40}, None),
-}
+    "predictive": (HPA | {"mode": "model", "targetLatency": SLO_MS, "latencyStatistic": STATISTIC,
+                          "predictive": True, "leadTime": LEAD}, None),
+}  # fmt: skip
 
 
 def ts(value: str) -> float:
@@ -133,7 +143,7 @@ async def run(app: Any, url: str) -> None:
                     model="gpt-large",
                     instances=2,
                     profile=PROFILE,
-                    seed=2026,
+                    seed=SEED,
                     startup_seconds=5.0,
                 ),
                 clock=SimClock(start=start),
@@ -165,7 +175,22 @@ async def run(app: Any, url: str) -> None:
                 figures(latency, errors, start=start, since=third),
                 figures(latency, errors, start=start, since=start),
             )
+        if "--actions" in sys.argv:
+            spikes = [start + FIRST + k * PERIOD for k in range(SPIKES)]
+            print_actions(await client.get("/actions", serviceName="predictive", limit=200), spikes)
     report(table, wall)
+
+
+def print_actions(actions: list[dict[str, Any]], spikes: list[float]) -> None:
+    """The predictive arm's executed actions, timed from the nearest spike's start."""
+    done = sorted((a for a in actions if a.get("executedAt")), key=lambda a: a["executedAt"])
+    for a in done:
+        t = ts(a["executedAt"])
+        k = min(range(len(spikes)), key=lambda i: abs(t - spikes[i]))
+        print(
+            f"spike {k + 1} {t - spikes[k]:+5.0f}s {a['type']:10s} {a['status']:9s} "
+            f"{a['parameters'].get('instances')} {a['reason'][-260:]}"
+        )
 
 
 def report(table: dict[str, tuple[dict[str, float], ...]], wall: float) -> None:

@@ -2,12 +2,15 @@
 the engine's ticks driven in simulated time (simulator/stepped.py). From the second
 recurrence on (the third spike: two cycles of history are what a season needs), the
 autoscaler has scaled up, and the simulated service has more instances serving, before the
-spike starts."""
+spike starts — with the HPA recommendation scaled by the forecast (mode hpa) and with M/M/c
+sizing on the forecast arrival rate (mode model, the bench's predictive arm)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+
+import pytest
 
 from perfpilot.simulator import SimClock, Simulation, SimulationConfig, Spike
 from perfpilot.simulator.client import PerfpilotClient
@@ -38,12 +41,19 @@ def ts(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
+MODES: dict[str, dict[str, Any]] = {
+    "hpa": {},
+    "model": {"mode": "model", "targetLatency": 3000, "latencyStatistic": "mean"},
+}
+
+
+@pytest.mark.parametrize("mode", list(MODES))
 async def test_predictive_autoscaler_scales_before_recurring_spikes(
-    live_server: LiveServer,
+    live_server: LiveServer, mode: str
 ) -> None:
     s = live_server
     r = await s.client.put(
-        s.api("/autoscaling/config"), params={"serviceName": SERVICE}, json=CONFIG,
+        s.api("/autoscaling/config"), params={"serviceName": SERVICE}, json=CONFIG | MODES[mode],
         headers=s.auth(),
     )  # fmt: skip
     assert r.status_code == 200, r.text

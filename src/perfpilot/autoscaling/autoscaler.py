@@ -11,12 +11,14 @@ from perfpilot.actions import repository as actions_repo
 from perfpilot.actions.executor import Proposal
 from perfpilot.actions.impact import autoscaler_guard
 from perfpilot.autoscaling import repository
-from perfpilot.autoscaling.policy import Stabilizer, hpa_desired
+from perfpilot.autoscaling.calibration import Calibration
+from perfpilot.autoscaling.policy import ScalingPolicy, Stabilizer, hpa_desired
 from perfpilot.autoscaling.predictive import PredictiveScaler
 from perfpilot.autoscaling.service import policy_of
 from perfpilot.core.config import Settings
-from perfpilot.models import GLOBAL_SCOPE
-from perfpilot.sizing.service import config_target, size_service
+from perfpilot.models import GLOBAL_SCOPE, AutoscalingConfig
+from perfpilot.sizing.estimate import SATURATED
+from perfpilot.sizing.service import SizingDecision, config_target, size_service
 
 
 class Autoscaler:
@@ -24,6 +26,7 @@ class Autoscaler:
         self.window = settings.autoscaler_window_seconds
         self.stabilizer = Stabilizer()
         self.predictive = PredictiveScaler()
+        self.calibration = Calibration()
 
     async def proposals(
         self, session: AsyncSession, *, now: float, owns: Callable[[str], bool] | None = None
@@ -52,17 +55,9 @@ class Autoscaler:
                 current = state.instances if state is not None else policy.min_instances
                 recommended = hpa_desired(current, utilization, policy)
                 basis, extra = "HPA", {}
+                sized: SizingDecision | None = None
                 if config.mode == "model":
-                    sized = await size_service(
-                        session,
-                        service_name=service,
-                        at=now,
-                        window=self.window,
-                        current=current,
-                        min_instances=policy.min_instances,
-                        max_instances=policy.max_instances,
-                        target=config_target(config),
-                    )
+                    sized = await self._size(session, service, now, current, policy, config)
                     if sized.desired is not None:
                         recommended, basis = sized.desired, sized.reason
                         extra = {"sizing": sized.record}
@@ -80,6 +75,8 @@ class Autoscaler:
                         policy=policy,
                         lead=config.lead_time_seconds,
                         window=self.window,
+                        queue=sized.model if sized is not None else None,
+                        target=config_target(config),
                     )
                     recommended = max(recommended, prediction.instances)
                     foreseen = f"; {prediction.note}"
@@ -120,3 +117,39 @@ class Autoscaler:
                     )
                 )
         return out
+
+    async def _size(
+        self,
+        session: AsyncSession,
+        service: str,
+        now: float,
+        current: int,
+        policy: ScalingPolicy,
+        config: AutoscalingConfig,
+    ) -> SizingDecision:
+        """Model sizing, with μ and S from the last window at a steady instance count when
+        this one spans a change (calibration.py); a steady, unsaturated window updates them."""
+        steady = self.calibration.steady(service, instances=current, now=now, window=self.window)
+        known = None if steady else self.calibration.get(service)
+        sized = await size_service(
+            session,
+            service_name=service,
+            at=now,
+            window=self.window,
+            current=current,
+            min_instances=policy.min_instances,
+            max_instances=policy.max_instances,
+            target=config_target(config),
+            steady=(
+                known.model,
+                f"measured at {known.instances} steady instances {now - known.at:.0f}s ago "
+                "(this window spans a change of instances)",
+            )
+            if known is not None
+            else None,
+        )
+        fitted = sized.measured
+        calm = fitted is not None and fitted.arrival < SATURATED * current * fitted.service_rate
+        if steady and fitted is not None and calm:
+            self.calibration.remember(service, fitted, instances=current, at=now)
+        return sized

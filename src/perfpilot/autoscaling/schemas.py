@@ -38,8 +38,10 @@ class AutoscalingConfigIn(CamelModel):
     )
     predictive: bool | None = Field(
         default=None,
-        description="Scale ahead of a forecast rise of throughput by leadTime (never below "
-        "the HPA recommendation; scale in only when forecast and present agree)",
+        description="Scale ahead of a forecast rise of the arrival rate (throughput / "
+        "(1 - error_rate)) by leadTime: mode model sizes with M/M/c for the forecast peak or "
+        "the newest 5 s, whichever is higher; mode hpa scales utilisation by the forecast. "
+        "Never below the reactive recommendation; scales in only when forecast and present agree",
     )
     lead_time: float | None = Field(
         default=None,

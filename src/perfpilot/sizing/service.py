@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +15,7 @@ from perfpilot.actions import repository as actions_repo
 from perfpilot.autoscaling.service import effective_config
 from perfpilot.models import AutoscalingConfig, OptimizationAction
 from perfpilot.rules.service import rule_spec
-from perfpilot.sizing.erlang import QUANTILE_OF, Statistic, fewest_instances
+from perfpilot.sizing.erlang import QUANTILE_OF, QueueModel, Statistic, fewest_instances
 from perfpilot.sizing.estimate import CannotSize, Observed, estimate
 
 HISTORY_SECONDS = 3600.0  # where the unqueued latency is read when the service is saturated
@@ -35,6 +35,8 @@ class SizingDecision:
     desired: int | None
     record: dict[str, Any]
     reason: str
+    measured: QueueModel | None = None  # λ, μ and S as this window's samples give them
+    model: QueueModel | None = None  # what was sized with (μ and S maybe from `steady`)
 
 
 def statistic_of(aggregation: str | None) -> Statistic:
@@ -113,8 +115,11 @@ async def size_service(
     min_instances: int,
     max_instances: int,
     target: Target | None,
+    steady: tuple[QueueModel, str] | None = None,
 ) -> SizingDecision:
-    """Fewest instances meeting the target, from the service's measured λ, μ and S."""
+    """Fewest instances meeting the target, from the service's measured λ, μ and S; with
+    `steady` (a model and its basis), μ and S are that model's: the window spans a change of
+    instances, so its own μ would mix two capacities (autoscaling/calibration.py)."""
     if target is None:
         reason = "no target latency (a latency rule's threshold or autoscaling targetLatency)"
         return SizingDecision(None, {"reason": reason}, reason)
@@ -125,17 +130,29 @@ async def size_service(
         fitted = estimate(observed)
     except CannotSize as exc:
         return SizingDecision(None, {"reason": str(exc)}, f"cannot size: {exc}")
+    model, inputs = fitted.model, dict(fitted.inputs)
+    if steady is not None:
+        rates, basis = steady
+        model = replace(
+            model, service_rate=rates.service_rate, service=rates.service, service_s=rates.service_s
+        )
+        inputs |= {
+            "serviceRatePerInstance": rates.service_rate,
+            "serviceRateBasis": basis,
+            "serviceTimeMs": (rates.service_s or 1.0 / rates.service_rate) * 1000.0,
+            "serviceTimeBasis": basis,
+        }
     sizing = fewest_instances(
-        fitted.model,
+        model,
         target_s=target.latency_ms / 1000.0,
         statistic=target.statistic,
         min_instances=min_instances,
         max_instances=max_instances,
     )
-    at_current = fitted.model.latency(current, target.statistic)
+    at_current = model.latency(current, target.statistic)
     record = {
         "inputs": {
-            **fitted.inputs,
+            **inputs,
             "targetLatencyMs": target.latency_ms,
             "targetBasis": target.basis,
             "statistic": target.statistic,
@@ -152,11 +169,11 @@ async def size_service(
         },
     }
     reason = (
-        f"M/M/c: lambda {fitted.model.arrival:.2f} rps, mu {fitted.model.service_rate:.3f} "
+        f"M/M/c: lambda {model.arrival:.2f} rps, mu {model.service_rate:.3f} "
         f"rps/instance -> {sizing.instances} instances, predicted {target.statistic} "
         f"{_fmt(sizing.predicted_s)} vs target {target.latency_ms:g} ms ({sizing.reason})"
     )
-    return SizingDecision(sizing.instances, record, reason)
+    return SizingDecision(sizing.instances, record, reason, fitted.model, model)
 
 
 def _ms(seconds: float) -> float | None:
