@@ -9,22 +9,31 @@ two histograms) — 500 series per scrape, counters growing between scrapes. It 
 server's CPU over the same duration twice: idle (no targets), then with the targets created
 (interval 30 s, after one full round of scrapes has primed the counters), and prints the CPU
 share of one core each way, the difference (the cost of scraping), and what was stored.
+
+    python bench/scrape.py --parse
+
+This process's CPU per 500-series body (40 bodies, twice): the text-format parser
+(text_format.metric_families), prometheus_client's parser on the same bodies, and the whole
+conversion of a body to source points (parse_exposition).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from server import Server, cpu_seconds, free_port, machine_busy_seconds
 
 MODELS = 20
+HISTOGRAMS = "ai_performance_histograms"
 BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -133,8 +142,11 @@ def main(targets: int, seconds: float) -> None:
             )
         time.sleep(32)  # every target scraped once (jittered over the interval): primed
         stored_before = server.stored_samples()
+        histograms_before = server.stored_samples(HISTOGRAMS)
+        load = os.getloadavg()
         busy, busy_other = measure(server, seconds)
         stored = server.stored_samples() - stored_before
+        histograms = server.stored_samples(HISTOGRAMS) - histograms_before
         listed = request(server, "GET", "/targets", admin)
         assert isinstance(listed, dict)
         health = [t["health"] for t in listed["data"]]
@@ -145,14 +157,42 @@ def main(targets: int, seconds: float) -> None:
         print(
             f"targets up {up}/{targets}; scrape duration p50 {durations[len(durations) // 2]:.0f}"
             f" ms, max {durations[-1]:.0f} ms; stored {stored:,} value samples in "
-            f"{seconds:.0f} s ({stored / seconds:,.0f}/s)"
+            f"{seconds:.0f} s ({stored / seconds:,.0f}/s), {histograms:,} histogram samples"
         )
+        after = os.getloadavg()
+        print(f"load average (1 min) before / after measuring: {load[0]:.2f} / {after[0]:.2f}")
     stub.shutdown()
+
+
+def parse_cost() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from perfpilot.collection.exposition import parse_exposition
+    from perfpilot.collection.text_format import metric_families
+
+    bodies = [exposition(n).decode() for n in range(40)]
+    ways: dict[str, Callable[[str], object]] = {
+        "text_format": metric_families,
+        "prometheus_client": lambda b: list(text_string_to_metric_families(b)),
+        "parse_exposition": lambda b: parse_exposition(b, service="s", time=1.0, max_series=1000),
+    }
+    for _ in range(2):
+        shown = []
+        for name, parse in ways.items():
+            started = time.process_time()
+            for body in bodies:
+                parse(body)
+            shown.append(f"{name} {1000 * (time.process_time() - started) / len(bodies):.2f} ms")
+        print("CPU per body: " + ", ".join(shown))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--targets", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=120.0, help="per measurement")
+    parser.add_argument("--parse", action="store_true", help="only the parse cost, in process")
     args = parser.parse_args()
-    main(args.targets, args.seconds)
+    if args.parse:
+        parse_cost()
+    else:
+        main(args.targets, args.seconds)

@@ -116,11 +116,10 @@ class Server:
         )
         return done.stdout.strip()
 
-    def stored_samples(self) -> int:
+    def stored_samples(self, table: str = "ai_performance_metrics") -> int:
+        """Rows in a table of the store (the value samples, by default)."""
         with sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True) as connection:
-            count: int = connection.execute(
-                "SELECT count(*) FROM ai_performance_metrics"
-            ).fetchone()[0]
+            count: int = connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
         return count
 
     def log_lines(self) -> int:

@@ -3,13 +3,16 @@ receiver and the scraper (pure: no I/O; state is the caller's CumulativeState).
 
 Each source decodes its wire format into `SourcePoint`s (name, attributes, shape, totals);
 `convert_points` maps names to registry types, attributes to labels, and cumulative totals to
-per-interval values as the entry's kind says.
+per-interval values as the entry's kind says. Gauge points, the bulk of an OTLP export, may
+come as `NumberPoints` instead (one object per metric, plain tuples per point): mapped to a
+gauge type they become canonical samples directly, validated on the way (`SampleCheck`), as
+one object per point like the JSON batch path.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -23,11 +26,15 @@ from perfpilot.collection.samples import (
     check_labels,
     label_key,
 )
+from perfpilot.collection.validation import Kind, SampleCheck
+from perfpilot.metrics.canonical import CanonicalSample
 
 # number: a gauge (or non-monotonic sum); counter: monotonic cumulative totals;
 # delta_counter / delta_histogram: OTLP delta temporality; histogram: cumulative buckets
 Shape = Literal["number", "counter", "delta_counter", "histogram", "delta_histogram"]
 MAX_REASONS = 5
+# a point's attributes as (key, value) pairs, in the source's order
+Pairs = tuple[tuple[str, str], ...]
 
 
 @dataclass(slots=True)
@@ -46,8 +53,22 @@ class SourcePoint:
 
 
 @dataclass(slots=True)
+class NumberPoints:
+    """The points of one gauge (or non-monotonic sum) as (attributes, time, value) tuples,
+    read lazily from the source's own structures: no object per point before the canonical
+    sample. `size` is how many there are (all of them are refused at once when unmapped)."""
+
+    service_name: str
+    name: str
+    unit: str | None
+    points: Iterator[tuple[Pairs, float, float]]
+    size: int
+
+
+@dataclass(slots=True)
 class Conversion:
     samples: list[CollectedSample] = field(default_factory=list)
+    ready: list[CanonicalSample] = field(default_factory=list)  # validated by the SampleCheck
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
     unmapped: Counter[str] = field(default_factory=Counter)
@@ -59,6 +80,7 @@ class Conversion:
 
     def merge(self, other: Conversion) -> None:
         self.samples.extend(other.samples)
+        self.ready.extend(other.ready)
         self.unmapped.update(other.unmapped)
         for reason in other.reasons:
             self.reject(reason, 0)
@@ -85,11 +107,13 @@ _NEEDS: dict[str, tuple[Shape, ...]] = {
 }
 
 
-def _labels(point: SourcePoint, entry: MappingEntry, options: ConvertOptions) -> dict[str, str]:
+def _labels(
+    attributes: dict[str, str], entry: MappingEntry, options: ConvertOptions
+) -> dict[str, str]:
     rename = options.preset.labels
     drop = options.preset.drop
     labels: dict[str, str] = {}
-    for key, value in point.attributes.items():
+    for key, value in attributes.items():
         if key == entry.split or key in drop or value == "":
             continue
         labels[rename.get(key) or label_key(key)] = value
@@ -131,10 +155,16 @@ def _increase(state: CumulativeState, key: Hashable, point: SourcePoint) -> Incr
 
 
 def convert_points(
-    points: Iterable[SourcePoint], state: CumulativeState, options: ConvertOptions
+    points: Iterable[SourcePoint | NumberPoints],
+    state: CumulativeState,
+    options: ConvertOptions,
+    *,
+    check: SampleCheck | None = None,
 ) -> Conversion:
-    """Collected samples for the mapped points; the others are counted with a reason."""
+    """Collected samples for the mapped points, canonical ones (validated by `check`) for
+    mapped `NumberPoints`; the others are counted with a reason."""
     out = Conversion()
+    check = check or SampleCheck()
     table = options.table
     denominators = {_base(n) for e in table.by_name.values() for n in e.denominator}
     # counter increases by (service, name, attributes): the ratios' denominators
@@ -144,6 +174,8 @@ def convert_points(
     described: dict[tuple[str, str | None, tuple[tuple[str, str], ...]], _Series | str] = {}
     # name -> (entry, whether a ratio divides by it): looked up once per name
     names: dict[str, tuple[MappingEntry | None, bool]] = {}
+    # (service, name, unit) -> attributes -> a gauge series checked once, or why refused
+    gauges: dict[tuple[str, str, str | None], dict[Pairs, _Gauge | str]] = {}
     for point in points:
         known = names.get(point.name)
         if known is None:
@@ -152,6 +184,13 @@ def convert_points(
                 _base(point.name) in denominators,
             )
         entry, is_denominator = known
+        if isinstance(point, NumberPoints):
+            if entry is None or entry.kind != "gauge":
+                _refuse_numbers(point, entry, is_denominator, out)
+            else:
+                checked = gauges.setdefault((point.service_name, point.name, point.unit), {})
+                _convert_numbers(point, entry, checked, options, check, out)
+            continue
         counted: Increase | None = None
         if point.shape in ("counter", "delta_counter") and (entry is not None or is_denominator):
             counted = _increase(state, _series_key(options, point), point)
@@ -169,7 +208,9 @@ def convert_points(
         key = (point.name, point.unit, tuple(point.attributes.items()))  # same order, same set
         series = described.get(key)
         if series is None:
-            series = described[key] = _describe(point, entry, options)
+            series = described[key] = _describe(
+                point.name, point.attributes, point.unit, entry, options
+            )
         if isinstance(series, str):
             out.reject(series)
             continue
@@ -223,21 +264,101 @@ class _Series:
     unit: str | None
 
 
-def _describe(point: SourcePoint, entry: MappingEntry, options: ConvertOptions) -> _Series | str:
-    """The type, labels and unit of a point's series, or why its points are refused."""
-    metric_type = entry.type_for(point.attributes)
+def _describe(
+    name: str,
+    attributes: dict[str, str],
+    unit: str | None,
+    entry: MappingEntry,
+    options: ConvertOptions,
+) -> _Series | str:
+    """The type, labels and unit of a series, or why its points are refused."""
+    metric_type = entry.type_for(attributes)
     if metric_type is None:
-        shown = point.attributes.get(entry.split or "", "")
-        return f"{point.name}: {entry.split}={shown!r} is not one of {sorted(entry.types)}"
-    labels = _labels(point, entry, options)
+        shown = attributes.get(entry.split or "", "")
+        return f"{name}: {entry.split}={shown!r} is not one of {sorted(entry.types)}"
+    labels = _labels(attributes, entry, options)
     try:
         check_labels(labels)
     except LabelError as exc:
-        return f"{point.name}: {exc}"
-    unit = entry.unit
-    if point.unit and options.unit_ok(metric_type, point.unit):
-        unit = point.unit
+        return f"{name}: {exc}"
+    if not (unit and options.unit_ok(metric_type, unit)):
+        unit = entry.unit
     return _Series(metric_type, labels, unit)
+
+
+@dataclass(frozen=True, slots=True)
+class _Gauge:
+    """A gauge series checked once: what each of its points needs to become canonical."""
+
+    metric_type: str
+    labels: dict[str, str]
+    kind: Kind
+
+
+def _refuse_numbers(
+    block: NumberPoints, entry: MappingEntry | None, is_denominator: bool, out: Conversion
+) -> None:
+    """Count a block of number points that no gauge type takes, as the point path does."""
+    if not block.size:
+        return
+    if entry is None:
+        if not is_denominator:
+            out.unmapped[block.name] += block.size
+            message = f"metric {block.name!r} is not mapped to a Perfpilot metric type"
+            out.reject(message, block.size)
+        return
+    out.reject(f"{block.name}: a number point cannot give a {entry.kind} value", block.size)
+
+
+def _convert_numbers(
+    block: NumberPoints,
+    entry: MappingEntry,
+    series: dict[Pairs, _Gauge | str],
+    options: ConvertOptions,
+    check: SampleCheck,
+    out: Conversion,
+) -> None:
+    """Gauge points straight to validated canonical samples (`series`: the checked ones)."""
+    name = block.name
+    service = block.service_name
+    number = check.number
+    ready = out.ready
+    for pairs, time, value in block.points:
+        gauge = series.get(pairs)
+        if gauge is None:
+            gauge = series[pairs] = _gauge(block, dict(pairs), entry, options, check)
+        if isinstance(gauge, str):
+            out.reject(gauge)
+            continue
+        sample = number(
+            gauge.kind,
+            where=name,
+            service_name=service,
+            metric_type=gauge.metric_type,
+            value=value,
+            timestamp=datetime.fromtimestamp(time, UTC),
+            labels=gauge.labels,
+        )
+        if isinstance(sample, str):
+            out.reject(sample)
+        else:
+            ready.append(sample)
+
+
+def _gauge(
+    block: NumberPoints,
+    attributes: dict[str, str],
+    entry: MappingEntry,
+    options: ConvertOptions,
+    check: SampleCheck,
+) -> _Gauge | str:
+    described = _describe(block.name, attributes, block.unit, entry, options)
+    if isinstance(described, str):
+        return described
+    kind = check.kind(block.service_name, described.metric_type, described.unit, block.name)
+    if isinstance(kind, str):
+        return kind
+    return _Gauge(described.metric_type, described.labels, kind)
 
 
 def _fill(sample: CollectedSample, entry: MappingEntry, inc: Increase, out: Conversion) -> bool:

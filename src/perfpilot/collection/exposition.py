@@ -1,4 +1,5 @@
-"""Prometheus text exposition -> source points (prometheus_client's parser does the parsing).
+"""Prometheus text exposition -> source points (text_format.py parses, prometheus_client's
+parser when the body is not in the common form).
 
 Counters give their `_total` series, gauges and untyped series their values, histograms one
 point per label set with per-bucket counts (the exposition's buckets are cumulative in `le`).
@@ -10,9 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from perfpilot.collection.convert import Shape, SourcePoint
+from perfpilot.collection.text_format import metric_families
 
 
 class ExpositionError(ValueError):
@@ -83,7 +83,7 @@ def parse_exposition(
     points: list[SourcePoint] = []
     series = 0
     try:
-        families = list(text_string_to_metric_families(text))
+        families = metric_families(text)
     except (ValueError, IndexError, KeyError) as exc:
         raise ExpositionError(f"not the Prometheus text format: {exc}") from None
     for family in families:
@@ -91,21 +91,17 @@ def parse_exposition(
         if series > max_series:
             raise ExpositionError(f"more than {max_series} series (the per-target cap)")
         if family.type == "histogram":
-            samples = [(s.name, dict(s.labels), float(s.value)) for s in family.samples]
-            points.extend(_histogram_points(service, family.name, samples, time))
+            points.extend(_histogram_points(service, family.name, family.samples, time))
             continue
         if family.type not in ("counter", "gauge", "unknown", "untyped"):
             continue  # summary, info, stateset, gaugehistogram
-        for sample in family.samples:
-            if sample.name.endswith("_created"):
+        shape: Shape = "counter" if family.type == "counter" else "number"
+        for name, labels, value in family.samples:
+            if name.endswith("_created"):
                 continue
-            shape: Shape = "counter" if family.type == "counter" else "number"
-            value = float(sample.value)
             if not math.isfinite(value):
                 continue  # NaN gauges mean "no value" in client libraries
-            points.append(
-                SourcePoint(service, sample.name, dict(sample.labels), shape, time, 0.0, value)
-            )
+            points.append(SourcePoint(service, name, labels, shape, time, 0.0, value))
     if not families and text.strip():
         raise ExpositionError("the body holds no metric")
     return points, series

@@ -1,5 +1,8 @@
 """OTLP metrics (opentelemetry-proto messages) -> source points, and the OTLP response.
 
+Gauges and non-monotonic sums come out as `NumberPoints` (one per metric, its points read as
+they are converted), every other point as a `SourcePoint`.
+
 Decoding is opentelemetry-proto's: `ParseFromString` for application/x-protobuf, protobuf's
 `json_format` for application/json (the OTLP JSON mapping: lowerCamelCase names, 64-bit
 integers as strings or numbers, enums as integers).
@@ -8,7 +11,7 @@ integers as strings or numbers, enums as integers).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
@@ -21,9 +24,10 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     AGGREGATION_TEMPORALITY_DELTA,
     ExponentialHistogramDataPoint,
     Metric,
+    NumberDataPoint,
 )
 
-from perfpilot.collection.convert import Conversion, Shape, SourcePoint
+from perfpilot.collection.convert import Conversion, NumberPoints, Pairs, Shape, SourcePoint
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -91,6 +95,17 @@ def _attributes(pairs: Iterable[KeyValue]) -> dict[str, str]:
     return attributes
 
 
+def _pairs(pairs: Iterable[KeyValue]) -> Pairs:
+    """The attributes as (key, text) pairs: `_attributes` without the dict."""
+    return tuple([(p.key, p.value.string_value or _text(p.value)) for p in pairs])
+
+
+def _numbers(points: Sequence[NumberDataPoint]) -> Iterator[tuple[Pairs, float, float]]:
+    for p in points:
+        number = p.as_double if p.WhichOneof("value") == "as_double" else float(p.as_int)
+        yield _pairs(p.attributes), p.time_unix_nano / 1e9, number
+
+
 def _power(index: int, scale: int) -> float:
     """base^index with base = 2^(2^-scale), exact whenever it is a power of two (a value on a
     bucket edge then falls in the bucket the SDK put it in)."""
@@ -133,17 +148,18 @@ def exponential_buckets(
     return tuple(bounds), tuple(counts)
 
 
-def _points(metric: Metric, service: str) -> Iterator[SourcePoint]:
+def _points(metric: Metric, service: str) -> Iterator[SourcePoint | NumberPoints]:
     field = metric.WhichOneof("data")
     unit = metric.unit or None
     name = metric.name
-    if field == "gauge" or field == "sum":
+    if field == "gauge" or (field == "sum" and not metric.sum.is_monotonic):
         data = metric.gauge if field == "gauge" else metric.sum
-        shape: Shape = "number"
-        if field == "sum" and metric.sum.is_monotonic:
-            delta = metric.sum.aggregation_temporality == AGGREGATION_TEMPORALITY_DELTA
-            shape = "delta_counter" if delta else "counter"
-        for p in data.data_points:
+        points = data.data_points
+        yield NumberPoints(service, name, unit, _numbers(points), len(points))
+    elif field == "sum":
+        delta = metric.sum.aggregation_temporality == AGGREGATION_TEMPORALITY_DELTA
+        shape: Shape = "delta_counter" if delta else "counter"
+        for p in metric.sum.data_points:
             number = p.as_double if p.WhichOneof("value") == "as_double" else float(p.as_int)
             yield SourcePoint(
                 service,
@@ -182,7 +198,9 @@ def _points(metric: Metric, service: str) -> Iterator[SourcePoint]:
             )
 
 
-def source_points(request: ExportMetricsServiceRequest, out: Conversion) -> Iterator[SourcePoint]:
+def source_points(
+    request: ExportMetricsServiceRequest, out: Conversion
+) -> Iterator[SourcePoint | NumberPoints]:
     """Every data point of the export; summaries (no percentile can merge them) and points
     the structure forbids are counted as rejected in `out`."""
     for resource_metrics in request.resource_metrics:

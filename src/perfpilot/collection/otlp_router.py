@@ -12,6 +12,7 @@ from perfpilot.collection import otlp
 from perfpilot.collection.convert import Conversion, ConvertOptions, convert_points
 from perfpilot.collection.hub import CollectionDep
 from perfpilot.collection.sink import ingest_collected, unit_accepted
+from perfpilot.collection.validation import SampleCheck
 from perfpilot.core.deps import ContextDep, IngestAuth, ViewerAuth
 from perfpilot.core.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from perfpilot.core.schemas import CamelModel, ErrorEnvelope, ListEnvelope
@@ -117,11 +118,12 @@ async def export_metrics(
     except otlp.MalformedExport as exc:
         raise BadRequest(str(exc)) from None
     outcome = Conversion()
+    check = SampleCheck()
     points = otlp.source_points(export, outcome)  # streamed: each point freed once converted
     options = ConvertOptions(table=hub.table, unit_ok=unit_accepted)
-    outcome.merge(convert_points(points, hub.otlp_state, options))
+    outcome.merge(convert_points(points, hub.otlp_state, options, check=check))
     hub.unmapped.record(outcome.unmapped, source="otlp")
-    stored = await ingest_collected(ctx.ingest, outcome.samples)
+    stored = await ingest_collected(ctx.ingest, outcome.samples, ready=outcome.ready, check=check)
     for reason in stored.reasons:
         outcome.reject(reason, 0)
     outcome.rejected += stored.rejected

@@ -1,7 +1,8 @@
 """What the collectors produce: samples in the source's unit, with labels, before validation.
 
-OTLP points and scraped series both become `CollectedSample`s; `sink.py` validates them like
-the JSON batch path does and hands them to the same ingest writer.
+Scraped series and OTLP points (but for OTLP gauges, made canonical directly: convert.py)
+become `CollectedSample`s; validation.py checks them like the JSON batch path does and sink.py
+hands them to the same ingest writer.
 """
 
 from __future__ import annotations

@@ -1,38 +1,25 @@
 """Collected samples -> the validation and group-commit ingest path of the JSON batch API.
 
-Each sample is checked as a pushed one would be (service name, type, unit, bounds, range,
-timestamp, labels); the valid ones are committed by the same ingest writer, so rules and
-alerts see them as they see pushed samples. The invalid ones are counted with a reason.
+Each sample is checked as a pushed one would be (validation.py: service name, type, unit,
+bounds, range, timestamp; labels were checked on conversion); the valid ones are committed by
+the same ingest writer, so rules and alerts see them as they see pushed samples. The invalid
+ones are counted with a reason.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
-import re
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pydantic import ValidationError
-
 from perfpilot.collection.convert import MAX_REASONS
 from perfpilot.collection.samples import CollectedSample
-from perfpilot.metrics.canonical import NO_LABELS, CanonicalSample, canonical
+from perfpilot.collection.validation import SampleCheck
+from perfpilot.metrics.canonical import CanonicalSample
 from perfpilot.metrics.ingest import IngestWriter
-from perfpilot.metrics.schemas import MAX_FUTURE_SKEW_SECONDS, SERVICE_NAME_PATTERN, MetricIn
 from perfpilot.metrics.series import CardinalityLimitExceeded
 from perfpilot.metrics.service import record_canonical
-from perfpilot.metrics.units import (
-    REGISTRY,
-    VALUE_BOUND,
-    UnitError,
-    bound_error,
-    conversion_factor,
-    range_error,
-)
-
-_SERVICE_NAME = re.compile(SERVICE_NAME_PATTERN)
+from perfpilot.metrics.units import REGISTRY, UnitError, conversion_factor
 
 
 @dataclass(slots=True)
@@ -63,107 +50,20 @@ def unit_accepted(metric_type: str, unit: str) -> bool:
     return True
 
 
-@dataclass(frozen=True, slots=True)
-class _Kind:
-    """What validation needs of a (service, type, unit): checked once per batch."""
-
-    canonical: str
-    factor: float
-    minimum: float  # the type's range within the finite bound
-    maximum: float
-
-
-def _kind(sample: CollectedSample, where: str) -> _Kind | str:
-    if not _SERVICE_NAME.fullmatch(sample.service_name):
-        return (
-            f"{where}: serviceName {sample.service_name[:100]!r} must be 1-100 chars of "
-            "[A-Za-z0-9._:-], starting alphanumeric"
-        )
-    spec = REGISTRY.get(sample.metric_type)
-    if spec is None:
-        return f"{where}: metric type {sample.metric_type!r} is not registered"
-    try:
-        factor = conversion_factor(sample.metric_type, sample.unit)
-    except UnitError as exc:
-        return f"{where}: {exc}"
-    minimum = -VALUE_BOUND if spec.minimum is None else max(spec.minimum, -VALUE_BOUND)
-    maximum = VALUE_BOUND if spec.maximum is None else min(spec.maximum, VALUE_BOUND)
-    return _Kind(spec.canonical, factor, minimum, maximum)
-
-
-def validate(
-    sample: CollectedSample,
+async def ingest_collected(
+    writer: IngestWriter,
+    samples: Sequence[CollectedSample],
     *,
-    latest: float,
-    kinds: dict[tuple[str, str, str | None], _Kind | str] | None = None,
-) -> CanonicalSample | str:
-    """The sample in canonical form, or why it is refused (a message naming the field).
-    `kinds` caches the per-(service, type, unit) checks across a batch."""
-    where = sample.source or sample.metric_type
-    key = (sample.service_name, sample.metric_type, sample.unit)
-    kind = kinds.get(key) if kinds is not None else None
-    if kind is None:
-        kind = _kind(sample, where)
-        if kinds is not None:
-            kinds[key] = kind
-    if isinstance(kind, str):
-        return kind
-    if sample.histogram is not None:
-        return _histogram_sample(sample, where)
-    if sample.timestamp.timestamp() > latest:
-        return f"{where}: timestamp is more than 5 minutes in the future"
-    value = (sample.value if sample.value is not None else math.nan) * kind.factor
-    if not kind.minimum <= value <= kind.maximum:  # (NaN is never in range)
-        problem = bound_error(value)
-        if problem:
-            return f"{where}: value {problem}"
-        problem = range_error(sample.metric_type, value)
-        if problem:
-            return f"{where}: {problem}"
-    return CanonicalSample(
-        sample.service_name,
-        sample.metric_type,
-        value,
-        kind.canonical,
-        sample.timestamp,
-        {},
-        "{}",
-        sample.labels or NO_LABELS,
-    )
-
-
-def _histogram_sample(sample: CollectedSample, where: str) -> CanonicalSample | str:
-    """A histogram sample through the reference validation of the JSON API (MetricIn): bounds
-    and sum converted to the canonical unit, buckets checked, as a pushed histogram is."""
-    h = sample.histogram
-    assert h is not None
-    if "histogram" not in MetricIn.model_fields:  # a store without the histogram table
-        return f"{where}: histogram samples are not accepted by this store"
-    wire = {
-        "serviceName": sample.service_name,
-        "metricType": sample.metric_type,
-        "unit": sample.unit,
-        "timestamp": sample.timestamp,
-        "labels": dict(sample.labels),
-        "histogram": {"bounds": h.bounds, "counts": h.counts, "sum": h.sum, "count": h.count},
-        "intervalSeconds": sample.interval_seconds,
-    }
-    try:
-        return canonical(MetricIn.model_validate(wire))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "histogram"
-        return f"{where}: {field}: {first['msg']}"
-
-
-async def ingest_collected(writer: IngestWriter, samples: Sequence[CollectedSample]) -> SinkResult:
-    """Validate and commit (group commit); returns once the valid samples are committed."""
+    ready: Sequence[CanonicalSample] = (),
+    check: SampleCheck | None = None,
+) -> SinkResult:
+    """Validate and commit (group commit) the samples, with those already validated (`ready`,
+    by `check`); returns once the valid samples are committed."""
     result = SinkResult()
-    latest = time.time() + MAX_FUTURE_SKEW_SECONDS
-    valid: list[CanonicalSample] = []
-    kinds: dict[tuple[str, str, str | None], _Kind | str] = {}
+    check = check or SampleCheck()
+    valid = list(ready)
     for sample in samples:
-        checked = validate(sample, latest=latest, kinds=kinds)
+        checked = check.collected(sample)
         if isinstance(checked, str):
             result.reject(checked)
         else:
