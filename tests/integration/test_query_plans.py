@@ -104,11 +104,18 @@ async def plan_failures(database_url: str, table: str, cases: list[Case]) -> lis
 
 
 SERVICES = [f"svc-{i}" for i in range(10)]
-# eight types, as a service has: with four, a type filter kept a quarter of the rows and
-# PostgreSQL could rightly walk the time index and filter (it did once the samples table
-# gained a column); the test asks for a seek where the filter is selective
 TYPES = ["latency", "throughput", "cpu", "memory", "cost", "ttft", "tpot", "queue_depth"]
-MINUTES = 1000  # 10 services x 8 types x 1,000 minutes = 80,000 samples
+MINUTES = 1000
+
+
+def stored(minute: int, service: str, metric: str) -> bool:
+    """Whether the seed has this sample. The filtered values are rare, as one service among
+    many and one type among a service's are in production: svc-3 reports every 2nd minute,
+    latency every 3rd (both: every 6th), so each is under 6 % of the rows and of the other's
+    rows (~69,700 samples in all). Where a filter kept one row in eight, walking the time
+    index and filtering cost PostgreSQL about what the seek did, and it chose either way from
+    one ANALYZE sample to the next; the test asks for a seek where a seek clearly pays."""
+    return (service != "svc-3" or minute % 2 == 0) and (metric != "latency" or minute % 3 == 0)
 
 
 async def test_every_metrics_filter_and_cursor_page_is_an_index_range(
@@ -127,6 +134,7 @@ async def test_every_metrics_filter_and_cursor_page_is_an_index_range(
         for minute in range(MINUTES)
         for service in SERVICES
         for metric in TYPES
+        if stored(minute, service, metric)
     ]
     for start in range(0, len(samples), 10_000):
         batch = {"samples": samples[start : start + 10_000]}
@@ -146,7 +154,7 @@ async def test_every_metrics_filter_and_cursor_page_is_an_index_range(
         read = await pages(
             s,
             "/metrics",
-            params | {"limit": 50},
+            params | {"limit": 20},  # three pages of even svc-3's latency in 600 minutes
             table="ai_performance_metrics",
             ts="timestamp",
             count=3,
