@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -58,17 +59,28 @@ def the_list_query(seen: list[Sent], table: str) -> Sent:
 
 
 @dataclass(frozen=True)
+class Read:
+    """One read of the table (PostgreSQL: of one of its partitions)."""
+
+    access: str  # SQLite: SCAN/SEARCH; PostgreSQL: the node type that reads the table
+    condition: str  # the index range: SQLite's "(a=? AND b<?)", PostgreSQL's Index Cond
+
+
+@dataclass(frozen=True)
 class Plan:
     """What a plan does to the table: how it reads it, the index condition, what else."""
 
     text: str  # the whole plan, for failure messages
-    access: str  # SQLite: SCAN/SEARCH; PostgreSQL: the node type that reads the table
-    condition: str  # the index range: SQLite's "(a=? AND b<?)", PostgreSQL's Index Cond
+    reads: tuple[Read, ...]  # PostgreSQL: one per partition holding rows (see `explain`)
     sorts: bool
-    table_nodes: int
+    table_nodes: int  # how many times the plan reads the table (or one partition of it)
 
 
 async def explain(connection: AsyncConnection, sent: Sent, table: str) -> Plan:
+    """The plan of a sent statement, as it reads `table`. A partitioned table (PostgreSQL's
+    samples) is read partition by partition, merged in order: each partition that holds rows
+    must be read as the table would be. An empty one (a day ahead) is left out, whatever the
+    planner does with nothing."""
     if connection.dialect.name == "sqlite":
         rows = (
             await connection.exec_driver_sql(
@@ -81,8 +93,7 @@ async def explain(connection: AsyncConnection, sent: Sent, table: str) -> Plan:
         condition = access[access.index("(") :] if "(" in access else ""
         return Plan(
             text="\n".join(details),
-            access=access,
-            condition=condition,
+            reads=(Read(access, condition),),
             sorts=any("TEMP B-TREE" in d for d in details),
             table_nodes=len(reads),
         )
@@ -91,15 +102,31 @@ async def explain(connection: AsyncConnection, sent: Sent, table: str) -> Plan:
     ).scalar_one()
     root = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
     nodes = list(_walk(root))
-    reads = [n for n in nodes if n.get("Relation Name") == table]
-    node = reads[0] if reads else {}
+    held = {table} | {name for name, rows in (await partitions(connection, table)).items() if rows}
+    read_nodes = [n for n in nodes if n.get("Relation Name") in held]
+    per_relation = Counter(str(n["Relation Name"]) for n in read_nodes)
     return Plan(
         text=json.dumps(root, indent=1),
-        access=str(node.get("Node Type", "")),
-        condition=str(node.get("Index Cond", "")),
+        reads=tuple(
+            Read(str(n.get("Node Type", "")), str(n.get("Index Cond", ""))) for n in read_nodes
+        )
+        or (Read("", ""),),
         sorts=any("Sort" in str(n["Node Type"]) for n in nodes),
-        table_nodes=len(reads),
+        table_nodes=max(per_relation.values(), default=0),
     )
+
+
+async def partitions(connection: AsyncConnection, table: str) -> dict[str, bool]:
+    """The partitions of `table` and whether each holds a row (none: not partitioned)."""
+    names = await connection.exec_driver_sql(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        f"WHERE i.inhparent = to_regclass('{table}')"
+    )
+    found = {}
+    for (name,) in names.all():
+        rows = await connection.exec_driver_sql(f"SELECT EXISTS (SELECT FROM {name})")
+        found[str(name)] = bool(rows.scalar())
+    return found
 
 
 def _walk(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -128,20 +155,38 @@ def seek_problems(
         problems.append("sorts the rows")
     if plan.table_nodes != 1:
         problems.append(f"reads the table {plan.table_nodes} times")
-    if plan.access.startswith(("SCAN", "SEARCH")):  # SQLite
-        if "INDEX" not in plan.access:
+    for read in plan.reads:
+        problems += [
+            p
+            for p in _read_problems(read, equal_all, equal_any, ts, ranged, cursor)
+            if p not in problems
+        ]
+    return problems
+
+
+def _read_problems(
+    read: Read,
+    equal_all: Sequence[str],
+    equal_any: Sequence[str],
+    ts: str,
+    ranged: bool,
+    cursor: bool,
+) -> list[str]:
+    problems = []
+    if read.access.startswith(("SCAN", "SEARCH")):  # SQLite
+        if "INDEX" not in read.access:
             problems.append("full table scan")
-        elif (equal_all or equal_any or ranged) and not plan.access.startswith("SEARCH"):
+        elif (equal_all or equal_any or ranged) and not read.access.startswith("SEARCH"):
             problems.append("walks a whole index instead of a range")
-        sought = set(re.findall(r"(\w+)=\?", plan.condition))
-        bounds_ts = re.search(rf"\b{ts}[<>]|\({ts},id\)<", plan.condition) is not None
-        row_value = f"({ts},id)<(?,?)" in plan.condition
+        sought = set(re.findall(r"(\w+)=\?", read.condition))
+        bounds_ts = re.search(rf"\b{ts}[<>]|\({ts},id\)<", read.condition) is not None
+        row_value = f"({ts},id)<(?,?)" in read.condition
     else:  # PostgreSQL
-        if plan.access not in ("Index Scan", "Index Only Scan"):
-            problems.append(f"reads the table by {plan.access or 'nothing'}, not an index range")
-        sought = set(re.findall(r"\(+\"?(\w+)\"?\)?(?:::\w+)? = ", plan.condition))
-        bounds_ts = re.search(rf"\"?\b{ts}\b\"? [<>]|ROW\(\"?{ts}\b", plan.condition) is not None
-        row_value = re.search(rf"ROW\(\"?{ts}\"?, id\) <", plan.condition) is not None
+        if read.access not in ("Index Scan", "Index Only Scan"):
+            problems.append(f"reads the table by {read.access or 'nothing'}, not an index range")
+        sought = set(re.findall(r"\(+\"?(\w+)\"?\)?(?:::\w+)? = ", read.condition))
+        bounds_ts = re.search(rf"\"?\b{ts}\b\"? [<>]|ROW\(\"?{ts}\b", read.condition) is not None
+        row_value = re.search(rf"ROW\(\"?{ts}\"?, id\) <", read.condition) is not None
     if missing := [c for c in equal_all if c not in sought]:
         problems.append(f"does not seek on {missing}")
     if equal_any and not sought & set(equal_any):
