@@ -77,10 +77,14 @@ class Plan:
 
 
 async def explain(connection: AsyncConnection, sent: Sent, table: str) -> Plan:
-    """The plan of a sent statement, as it reads `table`. A partitioned table (PostgreSQL's
-    samples) is read partition by partition, merged in order: each partition that holds rows
-    must be read as the table would be. An empty one (a day ahead) is left out, whatever the
-    planner does with nothing."""
+    """The plan of a sent statement, as it reads `table`.
+
+    A partitioned table (PostgreSQL's samples, by day) is read partition by partition, merged
+    in order: each partition read that does any work must be read as the table would be. Left
+    out: a partition of fewer than FEW_ROWS rows (a day ahead; the minutes of a day just
+    begun), and a read that met no row at all (the plan is run, EXPLAIN ANALYZE, to know: the
+    planner rightly reads a partition whose rows all lie outside the cursor's bound by an
+    empty range of the time index). Such reads cost nothing whatever index they use."""
     if connection.dialect.name == "sqlite":
         rows = (
             await connection.exec_driver_sql(
@@ -97,13 +101,19 @@ async def explain(connection: AsyncConnection, sent: Sent, table: str) -> Plan:
             sorts=any("TEMP B-TREE" in d for d in details),
             table_nodes=len(reads),
         )
+    partitioned = await partitions_with_rows(connection, table)
+    options = "ANALYZE, FORMAT JSON" if partitioned is not None else "FORMAT JSON"
     raw = (
-        await connection.exec_driver_sql("EXPLAIN (FORMAT JSON) " + sent.statement, sent.parameters)
+        await connection.exec_driver_sql(f"EXPLAIN ({options}) " + sent.statement, sent.parameters)
     ).scalar_one()
     root = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
     nodes = list(_walk(root))
-    held = {table} | {name for name, rows in (await partitions(connection, table)).items() if rows}
-    read_nodes = [n for n in nodes if n.get("Relation Name") in held]
+    read_nodes = [
+        n
+        for n in nodes
+        if n.get("Relation Name") == table
+        or (n.get("Relation Name") in (partitioned or set()) and _met_rows(n))
+    ]
     per_relation = Counter(str(n["Relation Name"]) for n in read_nodes)
     return Plan(
         text=json.dumps(root, indent=1),
@@ -116,17 +126,44 @@ async def explain(connection: AsyncConnection, sent: Sent, table: str) -> Plan:
     )
 
 
-async def partitions(connection: AsyncConnection, table: str) -> dict[str, bool]:
-    """The partitions of `table` and whether each holds a row (none: not partitioned)."""
+def _met_rows(node: dict[str, Any]) -> bool:
+    """Whether a read, as run, returned or filtered out any row."""
+    met = ("Actual Rows", "Rows Removed by Filter", "Rows Removed by Index Recheck")
+    return int(node.get("Actual Loops", 0)) > 0 and any(float(node.get(k, 0)) > 0 for k in met)
+
+
+# fewer rows than this fill a few pages: however a plan reads them, it reads little
+FEW_ROWS = 1_000
+
+
+async def partitions_with_rows(connection: AsyncConnection, table: str) -> set[str] | None:
+    """The partitions of `table` holding FEW_ROWS rows or more; None: not partitioned."""
     names = await connection.exec_driver_sql(
         "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
         f"WHERE i.inhparent = to_regclass('{table}')"
     )
-    found = {}
-    for (name,) in names.all():
-        rows = await connection.exec_driver_sql(f"SELECT EXISTS (SELECT FROM {name})")
-        found[str(name)] = bool(rows.scalar())
-    return found
+    found = [str(name) for (name,) in names.all()]
+    if not found:
+        return None
+    held = set()
+    for name in found:
+        rows = await connection.exec_driver_sql(
+            f"SELECT count(*) FROM (SELECT FROM {name} LIMIT {FEW_ROWS}) AS few"
+        )
+        if rows.scalar() == FEW_ROWS:
+            held.add(name)
+    return held
+
+
+async def partitions_with_few_rows(connection: AsyncConnection, table: str) -> set[str]:
+    """The partitions of `table` holding fewer than FEW_ROWS rows (none: not partitioned)."""
+    names = await connection.exec_driver_sql(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        f"WHERE i.inhparent = to_regclass('{table}')"
+    )
+    return {str(name) for (name,) in names.all()} - (
+        await partitions_with_rows(connection, table) or set()
+    )
 
 
 def _walk(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
