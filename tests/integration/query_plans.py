@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -58,17 +59,32 @@ def the_list_query(seen: list[Sent], table: str) -> Sent:
 
 
 @dataclass(frozen=True)
+class Read:
+    """One read of the table (PostgreSQL: of one of its partitions)."""
+
+    access: str  # SQLite: SCAN/SEARCH; PostgreSQL: the node type that reads the table
+    condition: str  # the index range: SQLite's "(a=? AND b<?)", PostgreSQL's Index Cond
+
+
+@dataclass(frozen=True)
 class Plan:
     """What a plan does to the table: how it reads it, the index condition, what else."""
 
     text: str  # the whole plan, for failure messages
-    access: str  # SQLite: SCAN/SEARCH; PostgreSQL: the node type that reads the table
-    condition: str  # the index range: SQLite's "(a=? AND b<?)", PostgreSQL's Index Cond
+    reads: tuple[Read, ...]  # PostgreSQL: one per partition holding rows (see `explain`)
     sorts: bool
-    table_nodes: int
+    table_nodes: int  # how many times the plan reads the table (or one partition of it)
 
 
 async def explain(connection: AsyncConnection, sent: Sent, table: str) -> Plan:
+    """The plan of a sent statement, as it reads `table`.
+
+    A partitioned table (PostgreSQL's samples, by day) is read partition by partition, merged
+    in order: each partition read that does any work must be read as the table would be. Left
+    out: a partition of fewer than FEW_ROWS rows (a day ahead; the minutes of a day just
+    begun), and a read that met no row at all (the plan is run, EXPLAIN ANALYZE, to know: the
+    planner rightly reads a partition whose rows all lie outside the cursor's bound by an
+    empty range of the time index). Such reads cost nothing whatever index they use."""
     if connection.dialect.name == "sqlite":
         rows = (
             await connection.exec_driver_sql(
@@ -81,24 +97,72 @@ async def explain(connection: AsyncConnection, sent: Sent, table: str) -> Plan:
         condition = access[access.index("(") :] if "(" in access else ""
         return Plan(
             text="\n".join(details),
-            access=access,
-            condition=condition,
+            reads=(Read(access, condition),),
             sorts=any("TEMP B-TREE" in d for d in details),
             table_nodes=len(reads),
         )
+    partitioned = await partitions_with_rows(connection, table)
+    options = "ANALYZE, FORMAT JSON" if partitioned is not None else "FORMAT JSON"
     raw = (
-        await connection.exec_driver_sql("EXPLAIN (FORMAT JSON) " + sent.statement, sent.parameters)
+        await connection.exec_driver_sql(f"EXPLAIN ({options}) " + sent.statement, sent.parameters)
     ).scalar_one()
     root = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
     nodes = list(_walk(root))
-    reads = [n for n in nodes if n.get("Relation Name") == table]
-    node = reads[0] if reads else {}
+    read_nodes = [
+        n
+        for n in nodes
+        if n.get("Relation Name") == table
+        or (n.get("Relation Name") in (partitioned or set()) and _met_rows(n))
+    ]
+    per_relation = Counter(str(n["Relation Name"]) for n in read_nodes)
     return Plan(
         text=json.dumps(root, indent=1),
-        access=str(node.get("Node Type", "")),
-        condition=str(node.get("Index Cond", "")),
+        reads=tuple(
+            Read(str(n.get("Node Type", "")), str(n.get("Index Cond", ""))) for n in read_nodes
+        )
+        or (Read("", ""),),
         sorts=any("Sort" in str(n["Node Type"]) for n in nodes),
-        table_nodes=len(reads),
+        table_nodes=max(per_relation.values(), default=0),
+    )
+
+
+def _met_rows(node: dict[str, Any]) -> bool:
+    """Whether a read, as run, returned or filtered out any row."""
+    met = ("Actual Rows", "Rows Removed by Filter", "Rows Removed by Index Recheck")
+    return int(node.get("Actual Loops", 0)) > 0 and any(float(node.get(k, 0)) > 0 for k in met)
+
+
+# fewer rows than this fill a few pages: however a plan reads them, it reads little
+FEW_ROWS = 1_000
+
+
+async def partitions_with_rows(connection: AsyncConnection, table: str) -> set[str] | None:
+    """The partitions of `table` holding FEW_ROWS rows or more; None: not partitioned."""
+    names = await connection.exec_driver_sql(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        f"WHERE i.inhparent = to_regclass('{table}')"
+    )
+    found = [str(name) for (name,) in names.all()]
+    if not found:
+        return None
+    held = set()
+    for name in found:
+        rows = await connection.exec_driver_sql(
+            f"SELECT count(*) FROM (SELECT FROM {name} LIMIT {FEW_ROWS}) AS few"
+        )
+        if rows.scalar() == FEW_ROWS:
+            held.add(name)
+    return held
+
+
+async def partitions_with_few_rows(connection: AsyncConnection, table: str) -> set[str]:
+    """The partitions of `table` holding fewer than FEW_ROWS rows (none: not partitioned)."""
+    names = await connection.exec_driver_sql(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        f"WHERE i.inhparent = to_regclass('{table}')"
+    )
+    return {str(name) for (name,) in names.all()} - (
+        await partitions_with_rows(connection, table) or set()
     )
 
 
@@ -128,20 +192,38 @@ def seek_problems(
         problems.append("sorts the rows")
     if plan.table_nodes != 1:
         problems.append(f"reads the table {plan.table_nodes} times")
-    if plan.access.startswith(("SCAN", "SEARCH")):  # SQLite
-        if "INDEX" not in plan.access:
+    for read in plan.reads:
+        problems += [
+            p
+            for p in _read_problems(read, equal_all, equal_any, ts, ranged, cursor)
+            if p not in problems
+        ]
+    return problems
+
+
+def _read_problems(
+    read: Read,
+    equal_all: Sequence[str],
+    equal_any: Sequence[str],
+    ts: str,
+    ranged: bool,
+    cursor: bool,
+) -> list[str]:
+    problems = []
+    if read.access.startswith(("SCAN", "SEARCH")):  # SQLite
+        if "INDEX" not in read.access:
             problems.append("full table scan")
-        elif (equal_all or equal_any or ranged) and not plan.access.startswith("SEARCH"):
+        elif (equal_all or equal_any or ranged) and not read.access.startswith("SEARCH"):
             problems.append("walks a whole index instead of a range")
-        sought = set(re.findall(r"(\w+)=\?", plan.condition))
-        bounds_ts = re.search(rf"\b{ts}[<>]|\({ts},id\)<", plan.condition) is not None
-        row_value = f"({ts},id)<(?,?)" in plan.condition
+        sought = set(re.findall(r"(\w+)=\?", read.condition))
+        bounds_ts = re.search(rf"\b{ts}[<>]|\({ts},id\)<", read.condition) is not None
+        row_value = f"({ts},id)<(?,?)" in read.condition
     else:  # PostgreSQL
-        if plan.access not in ("Index Scan", "Index Only Scan"):
-            problems.append(f"reads the table by {plan.access or 'nothing'}, not an index range")
-        sought = set(re.findall(r"\(+\"?(\w+)\"?\)?(?:::\w+)? = ", plan.condition))
-        bounds_ts = re.search(rf"\"?\b{ts}\b\"? [<>]|ROW\(\"?{ts}\b", plan.condition) is not None
-        row_value = re.search(rf"ROW\(\"?{ts}\"?, id\) <", plan.condition) is not None
+        if read.access not in ("Index Scan", "Index Only Scan"):
+            problems.append(f"reads the table by {read.access or 'nothing'}, not an index range")
+        sought = set(re.findall(r"\(+\"?(\w+)\"?\)?(?:::\w+)? = ", read.condition))
+        bounds_ts = re.search(rf"\"?\b{ts}\b\"? [<>]|ROW\(\"?{ts}\b", read.condition) is not None
+        row_value = re.search(rf"ROW\(\"?{ts}\"?, id\) <", read.condition) is not None
     if missing := [c for c in equal_all if c not in sought]:
         problems.append(f"does not seek on {missing}")
     if equal_any and not sought & set(equal_any):

@@ -244,7 +244,9 @@ async def test_a_row_the_database_refuses_fails_only_its_own_request(
     writer = s.ctx.ingest
     sample = CanonicalSample("svc-isolation", "latency", 1.0, "ms", None, {}, "{}")
     first, again, other = build_rows([sample]), build_rows([sample]), build_rows([sample])
-    again[0]["id"] = first[0]["id"]  # a duplicate primary key: refused at commit
+    # a duplicate primary key: refused at commit (PostgreSQL's is (id, timestamp): the samples
+    # table is partitioned by time, migration 5f2a8c7d3e61)
+    again[0]["id"], again[0]["timestamp"] = first[0]["id"], first[0]["timestamp"]
     # submitted together, so they form one group commit
     results = await asyncio.gather(
         writer.submit(first, ["{}"]),

@@ -23,6 +23,7 @@ from perfpilot.models import (
 )
 from perfpilot.services import repository
 from tests.conftest import LiveServer
+from tests.integration.query_plans import partitions_with_few_rows
 
 SERVICES = 5_000
 
@@ -128,7 +129,15 @@ async def test_a_page_is_index_seeks_only(
             else:
                 [raw] = (await connection.execute(text("EXPLAIN (FORMAT JSON) " + sql))).one()
                 nodes = list(pg_nodes(raw[0]["Plan"]))
-                reads = [n for n in nodes if str(n.get("Relation Name", "")).startswith("ai_")]
+                # the samples' day partitions are read each; an empty or nearly empty one (a
+                # day ahead) costs nothing however the planner reads it (query_plans.FEW_ROWS)
+                few = await partitions_with_few_rows(connection, "ai_performance_metrics")
+                reads = [
+                    n
+                    for n in nodes
+                    if str(n.get("Relation Name", "")).startswith("ai_")
+                    and n["Relation Name"] not in few
+                ]
                 assert reads, nodes
                 for node in reads:  # an index with a condition: a seek, not a full pass
                     assert node["Node Type"] in ("Index Scan", "Index Only Scan"), node

@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 
 from perfpilot.core.config import get_settings
 from perfpilot.core.db import create_engine
+from perfpilot.metrics.partition_repository import outside_partitions
 from perfpilot.models import Base
 
 target_metadata = Base.metadata
@@ -20,6 +21,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=outside_partitions,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -11,7 +11,13 @@ from perfpilot.core.db import Base, JSONType, UTCDateTime, new_id, utcnow
 
 
 class PerformanceMetric(Base):
-    """One sample, its value in the canonical unit of its type."""
+    """One sample, its value in the canonical unit of its type.
+
+    On PostgreSQL the table is partitioned by range of `timestamp`, a partition per UTC day
+    and a default one (migration 5f2a8c7d3e61, metrics/partition_repository.py), and its
+    primary key is (id, timestamp): PostgreSQL wants the partition key in it. Ids are random
+    UUIDs made by the app, so `id` alone stays unique; partitions are not in the models.
+    """
 
     __tablename__ = "ai_performance_metrics"
 
