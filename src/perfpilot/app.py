@@ -38,6 +38,7 @@ from perfpilot.core.migrate import upgrade_database
 from perfpilot.core.openapi import install_openapi
 from perfpilot.core.outbound import OutboundPolicy, parse_networks
 from perfpilot.core.ratelimit import RateLimiter
+from perfpilot.core.routing import flat_routes
 from perfpilot.cost.router import router as prices_router
 from perfpilot.engine.runner import EngineRunner
 from perfpilot.forecast.anomaly import AnomalyBands
@@ -47,7 +48,9 @@ from perfpilot.metric_types.router import router as metric_types_router
 from perfpilot.metric_types.service import load_registry
 from perfpilot.metrics.ingest import IngestWriter
 from perfpilot.metrics.retention import RetentionLoop
+from perfpilot.metrics.router import post_metric
 from perfpilot.metrics.router import router as metrics_router
+from perfpilot.metrics.sample_route import SamplePath
 from perfpilot.metrics.stream import SampleStream
 from perfpilot.monitoring.live_router import router as live_router
 from perfpilot.monitoring.router import probes
@@ -258,5 +261,14 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         from perfpilot.ui.router import install_ui  # Jinja2 and the templates only when on
 
         install_ui(app, session_hours=settings.ui_session_hours)
-    app.add_middleware(RequestFrameMiddleware, settings=settings, telemetry=ctx.telemetry)
+    # valid single samples skip the framework (metrics/sample_route.py)
+    sample_route = next(
+        r for r in flat_routes(app.routes) if getattr(r, "endpoint", None) is post_metric
+    )
+    app.add_middleware(
+        RequestFrameMiddleware,
+        settings=settings,
+        telemetry=ctx.telemetry,
+        short_paths={("POST", f"{API_PREFIX}/metrics"): SamplePath(sample_route)},
+    )
     return app

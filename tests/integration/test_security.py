@@ -176,6 +176,28 @@ def assert_ratelimit_headers(response: Any, *, limit: int, remaining: int) -> No
     assert 0 <= int(response.headers["ratelimit-reset"]) <= 60
 
 
+@pytest.mark.settings(rate_limit_ingest="2/minute")
+async def test_single_samples_are_rate_limited_like_batches(live_server: LiveServer) -> None:
+    # POST /metrics answers valid samples outside FastAPI (metrics/sample_route.py): its 201s
+    # and its 429 carry the same headers and envelope as any other route's
+    s = live_server
+    pusher = s.auth("operator", "pusher-1")
+    for remaining in (1, 0):
+        response = await s.client.post(s.api("/metrics"), json=SAMPLE, headers=pusher)
+        assert response.status_code == 201, response.text
+        assert_ratelimit_headers(response, limit=2, remaining=remaining)
+        assert_security_headers(response, api=True)
+    limited = await s.client.post(s.api("/metrics"), json=SAMPLE, headers=pusher)
+    assert_error(limited, 429, "rate_limited")
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    assert_ratelimit_headers(limited, limit=2, remaining=0)
+    assert_security_headers(limited, api=True)
+    batch = await s.client.post(s.api("/metrics/batch"), json={"samples": [SAMPLE]}, headers=pusher)
+    assert_error(batch, 429, "rate_limited")  # one budget for both ingest routes
+    assert limited.json() == batch.json()  # the same envelope, word for word
+    assert await stored(s) == 2
+
+
 @pytest.mark.settings(rate_limit_read="3/minute")
 async def test_reads_are_rate_limited_per_subject(live_server: LiveServer) -> None:
     s = live_server

@@ -24,6 +24,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from perfpilot.core.errors import validation_details
 from perfpilot.metrics.canonical import CanonicalSample, canonical, parse_batch, parse_sample
 from perfpilot.metrics.repository import bind_rows
+from perfpilot.metrics.sample_route import rendered_sample_body, sample_body
 from perfpilot.metrics.schemas import MetricBatchIn, MetricIn
 from perfpilot.metrics.service import build_rows, new_ids
 from perfpilot.metrics.units import METRIC_SPECS
@@ -408,3 +409,19 @@ def test_ordinary_valid_samples_take_the_fast_path(item: dict[str, Any]) -> None
 )
 def test_unusual_single_bodies_are_left_to_the_reference(raw: bytes) -> None:
     assert parse_sample(raw) is None
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.one_of(samples(), valid_samples),
+    st.dictionaries(st.sampled_from(["model", "region", "gpu"]), st.text(max_size=8), max_size=3),
+)
+def test_the_single_sample_answer_is_the_response_models_bytes(
+    item: dict[str, Any], labels: dict[str, str]
+) -> None:
+    # POST /metrics writes its 201 with orjson; it must be what Envelope[MetricOut] renders
+    sample = parse_sample(json.dumps(item | ({"labels": labels} if labels else {})).encode())
+    if sample is None:
+        return
+    rows = build_rows([sample])
+    assert sample_body(rows) == rendered_sample_body(rows)

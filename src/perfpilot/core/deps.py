@@ -96,6 +96,12 @@ class Authorize:
             principal = await authenticate(
                 ctx, header, client=_client_address(request), state=state
             )
+        return await self.admit(ctx, principal, state)
+
+    async def admit(
+        self, ctx: AppContext, principal: Principal, state: dict[str, Any]
+    ) -> Principal:
+        """Count an authenticated request against its rate limit, then check its role."""
         status = await ctx.limiter.hit(self.route_class, principal.subject)
         if status is not None:
             state["ratelimit"] = status.headers()

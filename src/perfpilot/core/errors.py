@@ -218,15 +218,28 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=headers,
         )
 
-    @app.exception_handler(OperationalError)
-    @app.exception_handler(DBAPIError)
-    @app.exception_handler(PoolTimeout)  # no connection (SQLite: no write turn) in time
-    @app.exception_handler(OSError)
-    async def _database(_: Request, exc: Exception) -> JSONResponse:
-        log.error("database_unavailable", error=type(exc).__name__)
-        return error_response(DatabaseUnavailable("The database is unavailable; retry later"))
+    for database_error in DATABASE_ERRORS:
+
+        @app.exception_handler(database_error)
+        async def _database(_: Request, exc: Exception) -> JSONResponse:
+            return error_response(client_error(exc))
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled_error", error=type(exc).__name__)
-        return error_response(PerfpilotError("Internal error"))
+        return error_response(client_error(exc))
+
+
+# PoolTimeout: no connection (on SQLite: no write turn) in time
+DATABASE_ERRORS: tuple[type[Exception], ...] = (OperationalError, DBAPIError, PoolTimeout, OSError)
+
+
+def client_error(exc: Exception) -> PerfpilotError:
+    """What a client is told of an exception no route handled (logged here): a domain error
+    as it is, a database error as 503, anything else as a bare 500."""
+    if isinstance(exc, PerfpilotError):
+        return exc
+    if isinstance(exc, DATABASE_ERRORS):
+        log.error("database_unavailable", error=type(exc).__name__)
+        return DatabaseUnavailable("The database is unavailable; retry later")
+    log.exception("unhandled_error", error=type(exc).__name__)
+    return PerfpilotError("Internal error")

@@ -6,8 +6,8 @@ Pure ASGI (not BaseHTTPMiddleware) because it sits on the ingestion hot path.
 from __future__ import annotations
 
 import time
-import uuid
-from typing import Any
+from secrets import token_hex
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 import orjson
@@ -90,9 +90,26 @@ def _nul_query_parameter(query_string: bytes) -> str | None:
     return None
 
 
+class ShortPath(Protocol):
+    """A request handled in plain ASGI when it can be (metrics/sample_route.py): None when it
+    answered, else the receive the app reads the request from (what was read, replayed)."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> Receive | None: ...
+
+
 class RequestFrameMiddleware:
-    def __init__(self, app: ASGIApp, *, settings: Settings, telemetry: Telemetry) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        settings: Settings,
+        telemetry: Telemetry,
+        short_paths: dict[tuple[str, str], ShortPath] | None = None,
+    ) -> None:
         self.app = app
+        # (method, path) -> a handler for requests that passed the checks below (auth, body)
+        self.short_paths = short_paths or {}
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.settings = settings
         self.telemetry = telemetry
         self.log_requests = settings.access_log
@@ -113,7 +130,8 @@ class RequestFrameMiddleware:
         path: str = scope["path"]
         method: str = scope["method"]
         headers = dict(scope["headers"])
-        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:100] or uuid.uuid4().hex
+        # a client's id, else 32 random hex digits (uuid4().hex's form, without the object)
+        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:100] or token_hex(16)
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
         is_api = path.startswith(API_PREFIX)
@@ -174,6 +192,12 @@ class RequestFrameMiddleware:
             if rejection is not None:
                 await self._send_error(rejection, send_with_headers)
             else:
+                short = self.short_paths.get((method, path))
+                if short is not None:
+                    replay = await short.handle(scope, receive, send_with_headers)
+                    if replay is None:
+                        return
+                    receive = replay
                 await self.app(scope, receive, send_with_headers)
         except Exception:
             # Starlette's outermost error middleware would send this 500 without our headers;
@@ -185,8 +209,7 @@ class RequestFrameMiddleware:
             duration = time.perf_counter() - started
             template = _route_template(scope.get("route"), is_api=is_api)
             status = status_holder[0]
-            self.telemetry.requests.labels(template, method, str(status)).inc()
-            self.telemetry.request_duration.labels(template, method).observe(duration)
+            self._count(template, method, status, duration)
             if self.log_requests:
                 principal = state.get("principal")
                 self.access_log.info(
@@ -198,6 +221,20 @@ class RequestFrameMiddleware:
                     duration_ms=round(duration * 1000, 2),
                     subject=getattr(principal, "subject", None),
                 )
+
+    def _count(self, template: str, method: str, status: int, duration: float) -> None:
+        # the labelled children, looked up once per (route, method, status): a bounded set,
+        # since templates are the app's routes or "unmatched"
+        key = (template, method, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.telemetry.requests.labels(template, method, str(status)),
+                self.telemetry.request_duration.labels(template, method),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(duration)
 
     @staticmethod
     async def _authenticate(

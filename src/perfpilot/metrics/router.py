@@ -23,7 +23,7 @@ from perfpilot.metrics.labels import (
     valid_label_value,
 )
 from perfpilot.metrics.repository import SampleFilter
-from perfpilot.metrics.sample_route import SampleRoute, request_key, sample_body
+from perfpilot.metrics.sample_route import request_key, sample_body
 from perfpilot.metrics.schemas import BatchResult, MetricIn, MetricOut
 from perfpilot.metrics.stream import SampleRow
 from perfpilot.metrics.units import MetricType
@@ -128,7 +128,6 @@ router.add_api_route(
     "",
     post_metric,
     methods=["POST"],
-    route_class_override=SampleRoute,  # valid samples skip FastAPI's machinery (sample_route.py)
     status_code=status.HTTP_201_CREATED,
     response_model=Envelope[MetricOut],
     responses=idempotency.RESPONSES,
