@@ -146,3 +146,34 @@ async def test_hpa_scales_up_at_once_and_down_only_after_the_window(
     )
     service = await s.client.get(s.api(f"/services/{SERVICE}"), headers=s.auth())
     assert service.json()["data"]["state"]["instances"] == 2
+
+
+async def test_a_tick_that_scales_many_services_scales_each_once(live_server: LiveServer) -> None:
+    # the tick's proposals run a few per engine step (actions/coordinator.py): none is lost,
+    # none runs twice, and the engine ends idle with nothing deferred
+    s = live_server
+    base = datetime.now(UTC) - timedelta(seconds=60)
+    services = [f"busy-{i}" for i in range(7)]
+    await s.push(
+        *(
+            {
+                "serviceName": service,
+                "metricType": "cpu",
+                "value": 95,
+                "timestamp": (base + timedelta(seconds=t)).isoformat(),
+            }
+            for service in services
+            for t in range(0, 50, 5)
+        )
+    )
+    s.runner.tick_now((base + timedelta(seconds=55)).timestamp())
+    await s.settle()
+    r = await s.client.get(
+        s.api("/actions"), params={"source": "autoscaler", "limit": 100}, headers=s.auth()
+    )
+    actions = r.json()["data"]
+    assert sorted(a["serviceName"] for a in actions) == services
+    assert {(a["type"], a["status"], a["stateAfter"]["instances"]) for a in actions} == {
+        ("scale_up", "executed", 3)  # ceil(2 x 95 / 70)
+    }
+    assert s.runner.actions is not None and s.runner.actions.deferred_proposals == 0

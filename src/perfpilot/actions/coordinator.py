@@ -3,6 +3,7 @@ active, the autoscaler on ticks, reverts on resolve; then checks due impact meas
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from perfpilot.actions import repository as actions_repo
 from perfpilot.actions.executor import ActionExecutor, Proposal
 from perfpilot.actions.impact import rule_guard
 from perfpilot.actions.impact_check import LatestSample, measure_due
@@ -42,6 +44,13 @@ class ActionCoordinator:
         self._pending: dict[uuid.UUID, tuple[str, str | None, float]] = {}
         # scale-out (engine/sharded.py): the services this replica's engine owns; None: all
         self.owns: Callable[[str], bool] | None = None
+        # a tick's autoscaler proposals not yet run, by service (_autoscaling)
+        self._deferred: dict[str, Proposal] = {}
+        self._deferred_since = 0.0  # monotonic time the oldest of them was deferred
+
+    @property
+    def deferred_proposals(self) -> int:
+        return len(self._deferred)
 
     @property
     def pending_measurements(self) -> int:
@@ -86,6 +95,43 @@ class ActionCoordinator:
 
     def forget_rule(self, rule_id: str) -> None:
         self._rule_actions.pop(rule_id, None)
+
+    async def _autoscaling(
+        self, session: AsyncSession, *, now: float, ticked: bool, continued: bool
+    ) -> list[Proposal]:
+        """The autoscaler's proposals this step runs: one, on a tick or a Continue step.
+
+        Executing a proposal holds the write turn and the engine for ~10-15 ms (its baseline,
+        prediction and state); a tick that scaled twenty services in its one step stalled every
+        alert behind it for ~300 ms (BENCHMARKS.md). So a tick's proposals wait here (a newer
+        tick's replacing an older one for the same service) and run one per step: the tick's
+        own, then Continue steps that the engine queues when it has nothing else to do
+        (EngineRunner._continue_later), so samples wait for at most one proposal. One sized
+        from an instance count that has changed since (another action scaled the service
+        meanwhile) is dropped: its change no longer applies; the next tick sizes it again.
+        """
+        if ticked:
+            for proposal in await self.autoscaler.proposals(session, now=now, owns=self.owns):
+                self._deferred.pop(proposal.service_name, None)
+                self._deferred[proposal.service_name] = proposal
+            self._deferred_since = self._deferred_since or time.monotonic()
+        if not (ticked or continued):
+            return []
+        while self._deferred:
+            service = next(iter(self._deferred))
+            proposal = self._deferred.pop(service)
+            if not self._deferred:
+                self._deferred_since = 0.0
+            state = await actions_repo.get_state(session, service)
+            instances = state.instances if state is not None else proposal.from_instances
+            if instances == proposal.from_instances:
+                return [proposal]
+        return []
+
+    @property
+    def deferred_waited(self) -> float:
+        """Seconds the oldest deferred proposal has waited (0 when none waits)."""
+        return time.monotonic() - self._deferred_since if self._deferred_since else 0.0
 
     async def _rule_action(self, session: AsyncSession, rule_id: str) -> dict[str, object] | None:
         action = self._rule_actions.get(rule_id)
@@ -136,6 +182,7 @@ class ActionCoordinator:
         *,
         now: float,
         ticked: bool,
+        continued: bool = False,
         fired: Sequence[tuple[RuleSpec, PerformanceAlert, float]],
         firing: Sequence[FiringPair],
         resolved: Sequence[tuple[PerformanceAlert, float]],
@@ -161,8 +208,9 @@ class ActionCoordinator:
             )
             if proposal is not None:
                 proposals.append(proposal)
-        if ticked:
-            proposals.extend(await self.autoscaler.proposals(session, now=now, owns=self.owns))
+        proposals.extend(
+            await self._autoscaling(session, now=now, ticked=ticked, continued=continued)
+        )
         done = await self.executor.execute(session, proposals) if proposals else []
         for proposal, executed in zip(proposals, done, strict=True):
             if proposal.rule_id is not None:

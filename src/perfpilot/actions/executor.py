@@ -54,6 +54,8 @@ class Proposal:
     # what a capacity reduction must keep (checked instead of the metric's direction)
     guard: Guard | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # the autoscaler's: the instance count it sized from (its parameters are a change to it)
+    from_instances: int | None = None
 
 
 def initial_state(service_name: str, *, min_instances: int) -> ServiceState:

@@ -114,6 +114,7 @@ class Autoscaler:
                             f"(from {current}){foreseen}"
                         ),
                         extra=extra,
+                        from_instances=current,
                     )
                 )
         return out

@@ -215,7 +215,9 @@ class StepWriter:
         self.unactioned = []
         firing = self._firing_pairs({}, set(), step.now, scope)
         try:
-            done = await self._act_once(step, fired, firing, resolved, ticked=step.ticked)
+            done = await self._act_once(
+                step, fired, firing, resolved, ticked=step.ticked, continued=step.continued
+            )
         except Exception as exc:
             self._telemetry.engine_failures.labels(stage="actions").inc()
             log.warning("engine_actions_retrying", error=repr(exc), fired=len(fired))
@@ -225,8 +227,11 @@ class StepWriter:
             parts.append(([], firing, []))
             for one, repeats, reverts in parts:
                 ticked = step.ticked and not (one or reverts)
+                continued = step.continued and not (one or reverts)
                 try:
-                    done += await self._act_once(step, one, repeats, reverts, ticked=ticked)
+                    done += await self._act_once(
+                        step, one, repeats, reverts, ticked=ticked, continued=continued
+                    )
                 except Exception as part_exc:
                     self._telemetry.engine_failures.labels(stage="actions").inc()
                     alert = one[0][1] if one else reverts[0][0] if reverts else None
@@ -248,6 +253,7 @@ class StepWriter:
         resolved: list[tuple[PerformanceAlert, float]],
         *,
         ticked: bool,
+        continued: bool = False,
     ) -> list[OptimizationAction]:
         actions = self.actions
         assert actions is not None
@@ -256,6 +262,7 @@ class StepWriter:
                 session,
                 now=step.now,
                 ticked=ticked,
+                continued=continued,
                 fired=fired,
                 firing=firing,
                 resolved=resolved,

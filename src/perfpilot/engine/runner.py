@@ -31,6 +31,7 @@ from perfpilot.engine.state_machine import RuleSpec, TransitionKind
 from perfpilot.engine.step import (
     AlertAcknowledged,
     AlertClosed,
+    Continue,
     RuleChanged,
     Samples,
     Step,
@@ -45,6 +46,9 @@ from perfpilot.monitoring.telemetry import Telemetry
 from perfpilot.rules import repository as rules_repo
 from perfpilot.rules.service import InvalidStoredRule, rule_spec
 from perfpilot.silences.review import is_silenced
+
+# a deferred autoscaler proposal runs after at most this long even when the engine never idles
+DEFERRED_MAX_S = 1.0
 
 log = structlog.get_logger("perfpilot.engine")
 
@@ -71,6 +75,7 @@ class EngineRunner(StepWriter):
         self.core = EvaluationCore(no_data_after=settings.no_data_after_seconds)
         self._sessionmaker = sessionmaker  # the write side: one step, one transaction
         self._readers = readers or sessionmaker  # reads that write nothing
+        self._continue_queued = False  # a Continue is in the queue (_continue_later)
         self._samples = samples
         self._telemetry = telemetry
         self._settings = settings
@@ -197,6 +202,7 @@ class EngineRunner(StepWriter):
                 async with self._step_lock:
                     step = await self._apply(work, taken=time.time())
                     await self._persist(step)
+                    self._continue_later(step)
             except Exception:  # keep evaluating; the failure is logged with its cause
                 log.exception("engine_step_failed", items=len(work))
             finally:
@@ -214,6 +220,10 @@ class EngineRunner(StepWriter):
                 step.ticked = True
                 step.transitions.extend(core.tick(item.now))
                 self._report_failures()
+            elif isinstance(item, Continue):
+                step.now = max(step.now, item.now)
+                step.continued = True
+                self._continue_queued = False
             elif isinstance(item, AlertClosed):
                 core.manual_resolve(*item.pair)
                 self._open.pop(item.pair, None)
@@ -226,6 +236,17 @@ class EngineRunner(StepWriter):
             else:
                 await self._apply_other(item, step)
         return step
+
+    def _continue_later(self, step: Step) -> None:
+        """A tick's autoscaler proposals run one per step (actions/coordinator.py): while some
+        wait, queue a step for the next one when nothing else is queued (samples never wait
+        for more than one proposal), or at once if the oldest has waited DEFERRED_MAX_S."""
+        actions = self.actions
+        if actions is None or not actions.deferred_proposals or self._continue_queued:
+            return
+        if self._queue.empty() or actions.deferred_waited > DEFERRED_MAX_S:
+            self._continue_queued = True
+            self._put(Continue(step.now or self._clock()))
 
     async def _apply_other(self, item: Work, step: Step) -> None:
         raise TypeError(f"unexpected engine work: {item!r}")  # subclasses add kinds
@@ -314,7 +335,10 @@ class EngineRunner(StepWriter):
         """
         actions = self.actions
         busy = actions is not None and (
-            step.ticked or bool(self._open or self.unactioned) or actions.pending_measurements > 0
+            step.ticked
+            or bool(self._open or self.unactioned)
+            or actions.pending_measurements > 0
+            or actions.deferred_proposals > 0
         )
         if not step.transitions and not step.dirty and not busy and step.position is None:
             return

@@ -25,6 +25,14 @@ class Tick:
 
 
 @dataclass(frozen=True, slots=True)
+class Continue:
+    """A step at a tick's time that only runs more of the tick's autoscaler proposals
+    (actions/coordinator.py spreads them over steps); it evaluates nothing."""
+
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
 class RuleChanged:
     rule_id: str
 
@@ -52,7 +60,7 @@ class Position:
     shards: tuple[int, ...]
 
 
-Work = Samples | Tick | RuleChanged | AlertClosed | AlertAcknowledged | FeedPull
+Work = Samples | Tick | Continue | RuleChanged | AlertClosed | AlertAcknowledged | FeedPull
 
 
 @dataclass
@@ -64,6 +72,7 @@ class Step:
     dropped: list[tuple[Pair, str]] = field(default_factory=list)  # rule gone, with reason
     now: float = 0.0  # engine time: newest sample time or tick time seen in the step
     ticked: bool = False
+    continued: bool = False  # a Continue: the tick's deferred autoscaler proposals
     taken: float = 0.0  # wall clock: when the step took its work off the queue
     origins: dict[Pair, Samples] = field(default_factory=dict)  # the group a firing came from
     position: Position | None = None  # sharded engine: saved with the step's alerts
@@ -93,4 +102,6 @@ class Step:
 
     def rest(self) -> Step:
         """The part of this step that concerns no pair: the tick (autoscaler, measurements)."""
-        return Step(now=self.now, ticked=self.ticked, position=self.position)
+        return Step(
+            now=self.now, ticked=self.ticked, continued=self.continued, position=self.position
+        )
