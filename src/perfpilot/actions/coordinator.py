@@ -114,7 +114,8 @@ class ActionCoordinator:
             for proposal in await self.autoscaler.proposals(session, now=now, owns=self.owns):
                 self._deferred.pop(proposal.service_name, None)
                 self._deferred[proposal.service_name] = proposal
-            self._deferred_since = self._deferred_since or time.monotonic()
+            if self._deferred and not self._deferred_since:
+                self._deferred_since = time.monotonic()
         if not (ticked or continued):
             return []
         while self._deferred:
