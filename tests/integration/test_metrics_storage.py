@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -258,3 +259,35 @@ async def test_a_row_the_database_refuses_fails_only_its_own_request(
     assert isinstance(results[1], IntegrityError), results
     stored = await _list(s, "svc-isolation")
     assert sorted(item["id"] for item in stored) == sorted(rows[0]["id"] for rows in (first, other))
+
+
+async def test_a_group_larger_than_one_statement_is_stored_exactly(
+    live_server: LiveServer,
+) -> None:
+    """SQLite writes a group in multi-row INSERTs of up to 1,024 rows (core/bulk.py): 2,500
+    samples span six statements; every one is stored once, with its exact value."""
+    s = live_server
+    rng = random.Random(5)
+    values = [rng.uniform(0, 5_000) for _ in range(2_500)]
+    values[:3] = [0.1 + 0.2, 1e-300, 2.0**40 + 0.5]
+    batch = [
+        {"serviceName": "svc-many", "metricType": "latency", "value": v, "unit": "ms"}
+        for v in values
+    ]
+    created = await s.client.post(
+        s.api("/metrics/batch"), json={"samples": batch}, headers=s.auth("operator")
+    )
+    assert created.status_code == 201, created.text
+    ids = created.json()["data"]["ids"]
+    engine = s.ctx.engine
+    cast = "::text" if engine.dialect.name == "postgresql" else ""
+    async with engine.connect() as conn:
+        rows = (
+            await conn.exec_driver_sql(
+                f"SELECT id{cast}, value FROM ai_performance_metrics "
+                "WHERE service_name = 'svc-many'"
+            )
+        ).all()
+    stored = {str(uuid.UUID(row_id)): value for row_id, value in rows}
+    assert len(rows) == len(stored) == 2_500
+    assert stored == dict(zip(ids, values, strict=True))

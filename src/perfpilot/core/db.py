@@ -13,13 +13,14 @@ PostgreSQL needs none of this: both are the same, concurrent engine.
 from __future__ import annotations
 
 import inspect
+import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import JSON, DateTime, event
 from sqlalchemy.dialects.postgresql import JSONB
@@ -35,9 +36,10 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import await_only
 
-from perfpilot.core.sqlite_driver import OneHopConnection, async_creator
+from perfpilot.core.sqlite_driver import OneHopConnection, async_creator, dbapi_error
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+_T = TypeVar("_T")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -145,6 +147,7 @@ class _WriteTurnPool(AsyncAdaptedQueuePool):
 
     observe: ObserveTurn = staticmethod(_ignore_turn)
     observe_hold: ObserveTurn = staticmethod(_ignore_turn)
+    observe_lock: Observe = staticmethod(_ignore)  # BEGIN IMMEDIATE's duration
     _held: tuple[str, float] | None = None
 
     def _do_get(self) -> ConnectionPoolEntry:
@@ -169,6 +172,7 @@ class _WriteTurnPool(AsyncAdaptedQueuePool):
         assert isinstance(pool, _WriteTurnPool)
         pool.observe = self.observe
         pool.observe_hold = self.observe_hold
+        pool.observe_lock = self.observe_lock
         return pool
 
 
@@ -255,12 +259,43 @@ def create_database(
     assert isinstance(pool, _WriteTurnPool)
     pool.observe = on_write_wait
     pool.observe_hold = on_write_hold
+    pool.observe_lock = on_lock_wait
     _sqlite_writer(writer, on_lock_wait)
     if _in_memory(url):  # a second engine would open a second, empty database
         return Database(writer=writer, reader=writer, single_writer=True)
     reader = create_engine(url, echo=echo)
     event.listen(reader.sync_engine, "connect", _sqlite_query_only)
     return Database(writer=writer, reader=reader, single_writer=True)
+
+
+def one_hop_writer(engine: AsyncEngine) -> bool:
+    """Whether `engine` is SQLite's one write connection, where `write_in_one_hop` works."""
+    return isinstance(engine.sync_engine.pool, _WriteTurnPool)
+
+
+async def write_in_one_hop(engine: AsyncEngine, work: Callable[[sqlite3.Connection], _T]) -> _T:
+    """One transaction on SQLite's write connection that runs whole on its thread: BEGIN
+    IMMEDIATE, `work(connection)` (stdlib sqlite3 calls only), COMMIT.
+
+    A transaction through SQLAlchemy hops to the connection's thread and back for each
+    statement, and each hop back waits for the event loop to come round: while the loop
+    parses a batch or evaluates rules, the write turn is held idle. Here the turn is taken
+    (and observed) as any transaction's, then the thread runs every statement without the
+    loop. An error of the database is raised as SQLAlchemy would raise it (a DBAPIError).
+    """
+    pool = engine.sync_engine.pool
+    if not isinstance(pool, _WriteTurnPool):
+        raise TypeError("write_in_one_hop needs SQLite's write engine (create_database)")
+    async with engine.connect() as connection:
+        driver = (await connection.get_raw_connection()).driver_connection
+        if not isinstance(driver, OneHopConnection):
+            raise TypeError("the write connection is not a OneHopConnection")
+        try:
+            lock_wait, result = await driver.transaction(work)
+        except sqlite3.Error as exc:
+            raise dbapi_error(exc, None, engine.dialect) from exc
+    pool.observe_lock(lock_wait)
+    return result
 
 
 AfterCommit = Callable[[], Awaitable[None] | None]

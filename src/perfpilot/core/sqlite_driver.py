@@ -22,7 +22,8 @@ from threading import Thread
 from typing import Any, TypeVar
 
 import aiosqlite
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DBAPIError, StatementError
 
 _T = TypeVar("_T")
 _Description = tuple[tuple[Any, ...], ...] | None
@@ -98,6 +99,12 @@ class OneHopCursor:
 
 
 class OneHopConnection(aiosqlite.Connection):
+    @property
+    def sqlite_connection(self) -> sqlite3.Connection:
+        """The stdlib connection: use it only in functions run by `in_thread`."""
+        connection: sqlite3.Connection = self._conn
+        return connection
+
     async def in_thread(self, function: Callable[[], _T]) -> _T:
         """`function()` on the connection's thread: one hop."""
         result: _T = await self._execute(function)  # type: ignore[no-untyped-call]
@@ -105,6 +112,37 @@ class OneHopConnection(aiosqlite.Connection):
 
     def cursor(self) -> OneHopCursor:  # type: ignore[override]
         return OneHopCursor(self)
+
+    async def commit(self) -> None:
+        if self._conn.in_transaction:  # nothing to commit: no hop
+            await super().commit()
+
+    async def rollback(self) -> None:
+        # The pool rolls back every connection it takes back, committed or not: after a
+        # commit that is a hop to the thread and back for nothing. (`in_transaction` reads
+        # sqlite3_get_autocommit: no statement runs on the connection while we are here.)
+        if self._conn.in_transaction:
+            await super().rollback()
+
+    async def transaction(self, work: Callable[[sqlite3.Connection], _T]) -> tuple[float, _T]:
+        """BEGIN IMMEDIATE, `work(connection)`, COMMIT (ROLLBACK if anything raised), all in
+        one hop on the connection's thread; returns (how long BEGIN IMMEDIATE took, what
+        `work` returned). The thread never waits for the event loop between statements."""
+
+        def run(connection: sqlite3.Connection) -> tuple[float, _T]:
+            started = time.perf_counter()
+            connection.execute("BEGIN IMMEDIATE")
+            lock_wait = time.perf_counter() - started
+            try:
+                result = work(connection)
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+            return lock_wait, result
+
+        return await self.in_thread(partial(run, self._conn))
 
     async def begin_immediate(self) -> float:
         """BEGIN IMMEDIATE; returns how long it took on the connection's thread, that is how
@@ -116,6 +154,14 @@ class OneHopConnection(aiosqlite.Connection):
             return time.perf_counter() - started
 
         return await self.in_thread(partial(begin, self._conn))
+
+
+def dbapi_error(exc: sqlite3.Error, statement: str | None, dialect: Dialect) -> StatementError:
+    """A stdlib sqlite3 error as SQLAlchemy raises it for a statement it ran (IntegrityError,
+    OperationalError ...), for statements run on the connection's thread without it."""
+    return DBAPIError.instance(
+        statement, None, exc, sqlite3.Error, hide_parameters=True, dialect=dialect
+    )
 
 
 def async_creator(url: str, connect_args: dict[str, Any]) -> Callable[[], Any]:

@@ -4,7 +4,9 @@ Requests hand their rows to one writer task and await a future; the writer commi
 that queued up while the previous transaction ran in a single transaction, then resolves every
 future. A 201 is only sent after its future resolves, so a 201 means committed, and throughput
 grows with concurrency instead of paying one fsync per request. Rows arrive already bound for
-the driver (repository.bind_rows), so a commit is one executemany. When the database refuses a
+the driver (repository.bind_rows). On SQLite a group's transaction runs whole on the write
+connection's thread (core/db.write_in_one_hop) as multi-row INSERTs (core/bulk.py); on
+PostgreSQL it is one executemany or COPY. When the database refuses a
 row, the group is committed again request by request: only the request holding it fails.
 A request sent with an `Idempotency-Key` brings its key row, committed in the same transaction
 as its samples: a repeat of a live key is such a refused row (the key's primary key).
@@ -17,16 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import structlog
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from perfpilot.core.db import set_writer_role
+from perfpilot.core.db import one_hop_writer, set_writer_role, write_in_one_hop
 from perfpilot.metrics import histogram_repository, repository, rollups
 from perfpilot.metrics.repository import StoredRow
 from perfpilot.metrics.series import NewSeries, SeriesRegistry, new_series
@@ -70,6 +74,13 @@ def _fail(submission: _Submission, exc: Exception) -> None:
         submission.future.set_exception(exc)
 
 
+def _write_group(
+    stored: list[StoredRow], minutes: list[rollups.BoundRollup], connection: sqlite3.Connection
+) -> None:
+    repository.write_samples(connection, stored)
+    rollups.write_rollups(connection, minutes)
+
+
 class IngestWriter:
     def __init__(
         self,
@@ -83,6 +94,7 @@ class IngestWriter:
     ) -> None:
         self._engine = engine
         self._dialect = engine.dialect.name
+        self._one_hop = one_hop_writer(engine)
         self._stream = stream
         self._telemetry = telemetry
         self._max_rows = max_rows_per_commit
@@ -246,6 +258,11 @@ class IngestWriter:
     ) -> None:
         # summarised before the transaction: the write lock is held for SQL only
         minutes = rollups.minute_rollups(stored, dialect=self._dialect)
+        if self._one_hop and not keys and not histograms:
+            # the common group, whole on the write connection's thread (core/db.py);
+            # idempotency keys and histograms keep the SQLAlchemy path (rare, typed binds)
+            await write_in_one_hop(self._engine, partial(_write_group, stored, minutes))
+            return
         async with self._engine.begin() as connection:
             if stored:
                 await repository.insert_samples(connection, stored)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from sqlalchemy.engine import Dialect, Row
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from perfpilot.core.bulk import SQLITE_DIALECT, insert_rows, multirow
 from perfpilot.core.pagination import after_cursor, newest_first
 from perfpilot.metrics.stream import SampleRow
 from perfpilot.models import (
@@ -113,11 +115,18 @@ COPY_MIN_ROWS = 500
 
 
 async def insert_samples(connection: AsyncConnection, rows: Sequence[StoredRow]) -> None:
-    """Bound rows in the caller's transaction: one executemany, or COPY (PostgreSQL)."""
+    """Bound rows in the caller's transaction: multi-row INSERTs (SQLite, core/bulk.py),
+    executemany or COPY (PostgreSQL)."""
     if connection.dialect.name == "postgresql" and len(rows) >= COPY_MIN_ROWS:
         await _copy_samples(connection, rows)
         return
-    await connection.exec_driver_sql(_insert_statement(connection.dialect), list(rows))
+    await insert_rows(connection, _insert_statement(connection.dialect), rows)
+
+
+def write_samples(connection: sqlite3.Connection, rows: Sequence[StoredRow]) -> None:
+    """`insert_samples` on SQLite's write connection, on its own thread, inside a
+    transaction run by core/db.write_in_one_hop."""
+    multirow(_insert_statement(SQLITE_DIALECT)).run(connection, rows)
 
 
 async def _copy_samples(connection: AsyncConnection, rows: Sequence[StoredRow]) -> None:

@@ -8,6 +8,7 @@ cutoff. The unlabelled samples of a (service, type) are series 0.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -18,6 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from perfpilot.core.bulk import SQLITE_DIALECT, insert_rows, multirow
 from perfpilot.metrics.repository import StoredRow
 from perfpilot.models import MetricRollup
 
@@ -88,9 +90,15 @@ def _upsert_statement(dialect: Dialect) -> str:
 
 
 async def add_rollups(connection: AsyncConnection, rollups: list[BoundRollup]) -> None:
-    """Merge the rollups into the table, in the caller's transaction: one executemany."""
-    if rollups:
-        await connection.exec_driver_sql(_upsert_statement(connection.dialect), list(rollups))
+    """Merge the rollups into the table, in the caller's transaction: multi-row upserts on
+    SQLite (core/bulk.py; a group's rollups have distinct keys), executemany on PostgreSQL."""
+    await insert_rows(connection, _upsert_statement(connection.dialect), rollups)
+
+
+def write_rollups(connection: sqlite3.Connection, rollups: list[BoundRollup]) -> None:
+    """`add_rollups` on SQLite's write connection, on its own thread, inside a transaction
+    run by core/db.write_in_one_hop."""
+    multirow(_upsert_statement(SQLITE_DIALECT)).run(connection, rollups)
 
 
 async def delete_rollups_older_than(
