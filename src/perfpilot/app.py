@@ -195,7 +195,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         ctx.loops["registry"] = registry
         checkpointer = None
         if ctx.read_engine is not ctx.engine:  # SQLite with its own readers (core/checkpoint.py)
-            checkpointer = WalCheckpointer(ctx.read_engine)
+            checkpointer = WalCheckpointer(ctx.read_engine, writer=ctx.engine)
             checkpointer.start()
             ctx.loops["checkpoint"] = checkpointer
         log.info("started", database=ctx.engine.url.render_as_string(hide_password=True))

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+from perfpilot.core.checkpoint import WalCheckpointer
 from tests.conftest import LiveServer
 from tests.envelope import assert_error
 from tests.integration.test_health import exposition, value_of
@@ -109,6 +110,35 @@ async def test_the_writer_leaves_wal_checkpoints_to_the_checkpoint_loop(
     assert busy == 0
     assert frames > 0 and done > 0  # copied into the database file (all of it unless a
     # reader still used an older snapshot at that instant)
+
+
+async def test_a_wal_written_during_its_checkpoint_starts_over_once_it_is_copied(
+    live_server: LiveServer,
+) -> None:
+    """A checkpoint beside an open write transaction copies what was committed; the commit
+    then adds frames it never saw, and a WAL that is never copied whole is never started over
+    (under steady ingestion it grew without bound). The checkpoint that follows holding the
+    write turn copies the rest, and the next write starts the WAL over."""
+    s = live_server
+    sqlite_only(s)
+    checkpointer = WalCheckpointer(s.ctx.read_engine, writer=s.ctx.engine, restart_frames=1)
+    await s.push(
+        *({"serviceName": "svc", "metricType": "latency", "value": float(i)} for i in range(2_000))
+    )
+    async with s.ctx.engine.begin() as held:  # the write turn, a transaction open
+        await held.execute(
+            text("UPDATE ai_performance_metrics SET value = value + 1 WHERE service_name = 'svc'")
+        )
+        checkpointing = asyncio.create_task(checkpointer.checkpoint())
+        await asyncio.sleep(0.3)  # the first checkpoint runs meanwhile, on a read connection
+    busy, frames, done = await checkpointing
+    assert busy == 0 and frames > 0 and done == frames  # the second copied everything
+    assert checkpointer.completions == 1
+    await s.push({"serviceName": "svc", "metricType": "latency", "value": 1.0})
+    async with s.ctx.read_engine.connect() as reader:
+        result = await reader.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        _, frames_after, _ = result.one()
+    assert 0 < frames_after < frames  # started over from its first frame
 
 
 async def test_postgresql_keeps_one_concurrent_engine(live_server: LiveServer) -> None:

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import JSON, DateTime, event
@@ -36,7 +37,12 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import await_only
 
-from perfpilot.core.sqlite_driver import OneHopConnection, async_creator, dbapi_error
+from perfpilot.core.sqlite_driver import (
+    OneHopConnection,
+    async_creator,
+    dbapi_error,
+    run_transaction,
+)
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 _T = TypeVar("_T")
@@ -112,6 +118,9 @@ Observe = Callable[[float], None]
 # (writer role, seconds): who waited for, or held, the write turn and how long
 ObserveTurn = Callable[[str, float], None]
 
+# the WAL file's size after it starts over (PRAGMA journal_size_limit on the write connection)
+WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
+
 # a writer waiting this long for its turn means a transaction is stuck: fail, don't hang
 WRITE_TURN_TIMEOUT_SECONDS = 60.0
 
@@ -149,13 +158,16 @@ class _WriteTurnPool(AsyncAdaptedQueuePool):
     observe_hold: ObserveTurn = staticmethod(_ignore_turn)
     observe_lock: Observe = staticmethod(_ignore)  # BEGIN IMMEDIATE's duration
     _held: tuple[str, float] | None = None
+    waiting = 0  # writers waiting for the turn now
 
     def _do_get(self) -> ConnectionPoolEntry:
         role = _writer_role.get()
         started = time.perf_counter()
+        self.waiting += 1
         try:
             entry = super()._do_get()
         finally:
+            self.waiting -= 1
             now = time.perf_counter()
             self.observe(role, now - started)
         self._held = (role, now)
@@ -186,6 +198,8 @@ def _sqlite_writer(engine: AsyncEngine, on_lock_wait: Observe) -> None:
         dbapi_connection.isolation_level = None  # the driver emits no BEGIN of its own
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA wal_autocheckpoint=0")  # core/checkpoint.py does it off the path
+        # when the WAL starts over, its file is cut back to this (core/checkpoint.py)
+        cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
         cursor.close()
 
     def begin_immediate(connection: Connection) -> None:
@@ -273,29 +287,54 @@ def one_hop_writer(engine: AsyncEngine) -> bool:
     return isinstance(engine.sync_engine.pool, _WriteTurnPool)
 
 
-async def write_in_one_hop(engine: AsyncEngine, work: Callable[[sqlite3.Connection], _T]) -> _T:
-    """One transaction on SQLite's write connection that runs whole on its thread: BEGIN
-    IMMEDIATE, `work(connection)` (stdlib sqlite3 calls only), COMMIT.
+class WriteThread:
+    """SQLite's write connection as seen from its own thread, during `on_write_thread`."""
+
+    def __init__(self, connection: sqlite3.Connection, pool: _WriteTurnPool) -> None:
+        self.connection = connection
+        self._pool = pool
+
+    def transaction(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """BEGIN IMMEDIATE, `work(connection)` (stdlib sqlite3 calls), COMMIT; ROLLBACK and
+        re-raise if anything raised. BEGIN IMMEDIATE's duration is observed as usual."""
+        lock_wait, result = run_transaction(self.connection, work)
+        self._pool.observe_lock(lock_wait)
+        return result
+
+    def others_waiting(self) -> bool:
+        """Whether another writer is waiting for the write turn."""
+        return self._pool.waiting > 0
+
+
+async def on_write_thread(engine: AsyncEngine, work: Callable[[WriteThread], _T]) -> _T:
+    """Take the write turn on SQLite's write connection and run `work` on the connection's
+    own thread, in one hop.
 
     A transaction through SQLAlchemy hops to the connection's thread and back for each
     statement, and each hop back waits for the event loop to come round: while the loop
     parses a batch or evaluates rules, the write turn is held idle. Here the turn is taken
-    (and observed) as any transaction's, then the thread runs every statement without the
-    loop. An error of the database is raised as SQLAlchemy would raise it (a DBAPIError).
+    (and observed) as any transaction's, then the thread runs every statement (and as many
+    transactions as `work` runs) without the loop. A database error escaping `work` is raised
+    as SQLAlchemy would raise it (a DBAPIError).
     """
     pool = engine.sync_engine.pool
     if not isinstance(pool, _WriteTurnPool):
-        raise TypeError("write_in_one_hop needs SQLite's write engine (create_database)")
+        raise TypeError("on_write_thread needs SQLite's write engine (create_database)")
     async with engine.connect() as connection:
         driver = (await connection.get_raw_connection()).driver_connection
         if not isinstance(driver, OneHopConnection):
             raise TypeError("the write connection is not a OneHopConnection")
+        thread = WriteThread(driver.sqlite_connection, pool)
         try:
-            lock_wait, result = await driver.transaction(work)
+            return await driver.in_thread(partial(work, thread))
         except sqlite3.Error as exc:
             raise dbapi_error(exc, None, engine.dialect) from exc
-    pool.observe_lock(lock_wait)
-    return result
+
+
+async def write_in_one_hop(engine: AsyncEngine, work: Callable[[sqlite3.Connection], _T]) -> _T:
+    """One transaction (`WriteThread.transaction`) run whole on the write connection's thread
+    (`on_write_thread`)."""
+    return await on_write_thread(engine, lambda thread: thread.transaction(work))
 
 
 AfterCommit = Callable[[], Awaitable[None] | None]

@@ -124,26 +124,6 @@ class OneHopConnection(aiosqlite.Connection):
         if self._conn.in_transaction:
             await super().rollback()
 
-    async def transaction(self, work: Callable[[sqlite3.Connection], _T]) -> tuple[float, _T]:
-        """BEGIN IMMEDIATE, `work(connection)`, COMMIT (ROLLBACK if anything raised), all in
-        one hop on the connection's thread; returns (how long BEGIN IMMEDIATE took, what
-        `work` returned). The thread never waits for the event loop between statements."""
-
-        def run(connection: sqlite3.Connection) -> tuple[float, _T]:
-            started = time.perf_counter()
-            connection.execute("BEGIN IMMEDIATE")
-            lock_wait = time.perf_counter() - started
-            try:
-                result = work(connection)
-                connection.execute("COMMIT")
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
-            return lock_wait, result
-
-        return await self.in_thread(partial(run, self._conn))
-
     async def begin_immediate(self) -> float:
         """BEGIN IMMEDIATE; returns how long it took on the connection's thread, that is how
         long SQLite took to grant the write lock (the GIL may add up to its switch interval)."""
@@ -154,6 +134,24 @@ class OneHopConnection(aiosqlite.Connection):
             return time.perf_counter() - started
 
         return await self.in_thread(partial(begin, self._conn))
+
+
+def run_transaction(
+    connection: sqlite3.Connection, work: Callable[[sqlite3.Connection], _T]
+) -> tuple[float, _T]:
+    """On the connection's thread: BEGIN IMMEDIATE, `work(connection)`, COMMIT (ROLLBACK if
+    anything raised); returns (how long BEGIN IMMEDIATE took, what `work` returned)."""
+    started = time.perf_counter()
+    connection.execute("BEGIN IMMEDIATE")
+    lock_wait = time.perf_counter() - started
+    try:
+        result = work(connection)
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+    return lock_wait, result
 
 
 def dbapi_error(exc: sqlite3.Error, statement: str | None, dialect: Dialect) -> StatementError:
