@@ -11,12 +11,12 @@ appending to the WAL meanwhile.
 Under a steady stream of writes that alone never empties the WAL: each checkpoint copies the
 frames that existed when it started, the writer appends more meanwhile, and SQLite only starts
 the WAL over (at a writer's BEGIN) once every frame has been copied. It grew without bound:
-486 MB in 13 s of batch ingestion (measured), and every page lookup searches the WAL's index,
-which grows with it. So when a checkpoint leaves the WAL above `restart_frames`, a second
-PASSIVE checkpoint runs holding the write turn (on the write connection): it copies only what
-was appended during the first, nothing is appended meanwhile, so it completes and the next
-write transaction starts the WAL from its beginning (the write connection's
-journal_size_limit, core/db.py, then truncates the file).
+486 MB in 13 s of batch ingestion (measured). So when a checkpoint leaves the WAL above
+`restart_frames` (256 MB), a second PASSIVE checkpoint runs holding the write turn (on the
+write connection): it copies what was appended during the first, nothing is appended
+meanwhile, so it completes and the next write transaction starts the WAL from its beginning
+(the write connection's journal_size_limit, core/db.py, then truncates the file). That
+second checkpoint stalls every writer while it copies and syncs, hence a bound, not a routine.
 """
 
 from __future__ import annotations
@@ -32,8 +32,10 @@ from perfpilot.core.db import WriteThread, on_write_thread, set_writer_role
 log = structlog.get_logger("perfpilot.checkpoint")
 
 CHECKPOINT_INTERVAL_SECONDS = 1.0
-# 4,096 frames: one segment of the WAL index, 16 MB at SQLite's default 4 KB pages
-RESTART_FRAMES = 4096
+# 65,536 frames: 256 MB at SQLite's default 4 KB pages. The checkpoint holding the turn stalls
+# every writer while it copies and syncs (200-300 ms under batch ingestion, measured): a bound
+# on the WAL's size, not a routine (bench/ingest.py, BENCHMARKS.md)
+RESTART_FRAMES = 65_536
 
 
 class WalCheckpointer:

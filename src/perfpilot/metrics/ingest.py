@@ -250,9 +250,10 @@ class IngestWriter:
         transaction each, on the write connection's thread without coming back to the event
         loop in between (`_commit_on_thread`)."""
         loop = asyncio.get_running_loop()
+        started = time.time()  # the first group's commit begins with the wait for the turn
         try:
             failed = await on_write_thread(
-                self._engine, partial(self._commit_on_thread, group, loop)
+                self._engine, partial(self._commit_on_thread, group, loop, started)
             )
         except Exception as exc:  # no write turn or no thread: nothing was committed
             await self._failed(group, exc)
@@ -264,7 +265,11 @@ class IngestWriter:
             await self._failed(group, error)
 
     def _commit_on_thread(
-        self, group: list[_Submission], loop: asyncio.AbstractEventLoop, thread: WriteThread
+        self,
+        group: list[_Submission],
+        loop: asyncio.AbstractEventLoop,
+        started: float,
+        thread: WriteThread,
     ) -> tuple[list[_Submission], Exception] | None:
         """On the write connection's thread. While the event loop parses the next batch or
         evaluates rules it cannot come round to start the next transaction (a 10,000-row group
@@ -274,7 +279,6 @@ class IngestWriter:
         Returns the group the database refused, with its error, for the loop to isolate."""
         deadline = time.perf_counter() + STREAM_MAX_S
         while group:
-            started = time.time()
             stored = [row for s in group for row in s.stored]
             minutes = rollups.minute_rollups(stored, dialect="sqlite")
             try:
@@ -285,6 +289,7 @@ class IngestWriter:
             if thread.others_waiting() or time.perf_counter() > deadline:
                 break
             group = self._take_group(plain_only=True)
+            started = time.time()
         return None
 
     async def _register_series(self, group: list[_Submission]) -> list[_Submission]:
