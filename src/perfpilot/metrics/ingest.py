@@ -113,7 +113,6 @@ class IngestWriter:
     ) -> None:
         self._engine = engine
         self._dialect = engine.dialect.name
-        self._one_hop = one_hop_writer(engine)
         self._stream = stream
         self._telemetry = telemetry
         self._max_rows = max_rows_per_commit
@@ -135,6 +134,11 @@ class IngestWriter:
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+    @property
+    def _one_hop(self) -> bool:
+        """SQLite's one write connection (looked up each time: the engine can be replaced)."""
+        return one_hop_writer(self._engine)
 
     @property
     def alive(self) -> bool:
