@@ -3,10 +3,11 @@
 The stdlib sqlite3 driver's executemany releases the GIL around each row's sqlite3_step and
 needs it back before binding the next row. While the event loop thread runs Python (parsing the
 next batch, evaluating rules), the writer thread waits up to the interpreter's switch interval
-(5 ms) for it, per row: a 10,000-row executemany beside a busy Python thread managed 174 rows/s
-(BENCHMARKS.md, "One statement per 1,024 rows"). A multi-row INSERT binds every value under
-the GIL in one go, then inserts all its rows in one sqlite3_step without it: 45,800-47,400
-rows/s beside the same thread, and 57,000-58,900 alone against executemany's 46,300-50,800.
+(5 ms) for it, per row: beside a busy Python thread a 10,000-row executemany managed 169 rows/s
+against 56,789 alone (`bench/insert_gil.py`; BENCHMARKS.md, "Batch ingestion: the SQLite writer
+off the event loop"). A multi-row INSERT binds every value under the GIL in one go, then
+inserts all its rows in one sqlite3_step without it: 37,777 rows/s beside the same thread,
+57,542 alone.
 
 A statement holds at most 1,024 rows (SQLite allows 32,766 parameters) and has a power-of-two
 number of rows, so a handful of statement texts cover every group size and stay in the driver's
