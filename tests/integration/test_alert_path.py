@@ -1,6 +1,7 @@
 """The alert path is measured stage by stage on /metrics (perfpilot_alert_path_seconds); an
 alert's webhook is handed to this process's dispatcher as the step commits (leased at insert,
-sent without a claim or a poll); an alert committed without its action gets it on restart."""
+sent without a claim or a poll); an alert committed without its action gets it on restart;
+an alert's action waits for the samples queued behind it (a bounded time)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import pytest
 from sqlalchemy import delete, select
 
 from perfpilot.core.db import create_engine
+from perfpilot.engine import persist
+from perfpilot.engine.state_machine import TransitionKind
 from perfpilot.models import OptimizationAction, OptimizationRule, WebhookDelivery
 from perfpilot.monitoring.telemetry import ALERT_PATH_STAGES
 from tests.conftest import LiveServer, make_settings, start_server
@@ -163,3 +166,48 @@ async def test_an_action_that_fails_keeps_neither_its_alert_nor_other_actions_ba
     assert await actions_of(s, "svc-a") == []
     [done] = await actions_of(s, "svc-b")
     assert (done["type"], done["status"]) == ("cache_clear", "executed")
+
+
+# 30 s: longer than the test (the default, 0.25 s, could pass on a slow machine); 0: overdue
+@pytest.mark.parametrize("defer_max_s", [30.0, 0.0])
+async def test_an_alerts_action_waits_for_the_samples_queued_behind_it_but_not_longer(
+    live_server: LiveServer, monkeypatch: pytest.MonkeyPatch, defer_max_s: float
+) -> None:
+    """Under load the next alert commits before the previous alert's action runs (the action's
+    transaction is the longer one); an action never waits longer than ACT_DEFER_MAX_S (at 0,
+    at once: one alert, its action, the next alert, its action)."""
+    s = live_server
+    monkeypatch.setattr(persist, "ACT_DEFER_MAX_S", defer_max_s)
+    assert (await s.client.post(s.api("/rules"), json=RULE, headers=s.auth())).is_success
+    await s.settle()
+    runner = s.runner
+    order: list[str] = []
+    commit, act = runner._commit, runner._act_once
+
+    async def commit_logged(step: Any, **options: Any) -> None:
+        await commit(step, **options)
+        fired = [t.service_name for t in step.transitions if t.kind is TransitionKind.FIRED]
+        order.extend(f"alert {name}" for name in fired)
+        while fired == ["first"] and runner._queue.empty():  # the next sample, mid-step
+            await asyncio.sleep(0.005)
+
+    async def act_logged(step: Any, fired: Any, *args: Any, **options: Any) -> Any:
+        order.extend(f"action {alert.service_name}" for _, alert, _ in fired)
+        return await act(step, fired, *args, **options)
+
+    monkeypatch.setattr(runner, "_commit", commit_logged)
+    monkeypatch.setattr(runner, "_act_once", act_logged)
+    batch = s.api("/metrics/batch")
+    for name in ("first", "second"):
+        sample = {"serviceName": name, "metricType": "latency", "value": 5000}
+        response = await s.client.post(batch, json={"samples": [sample]}, headers=s.auth())
+        assert response.status_code == 201, response.text
+    await s.settle()
+    if defer_max_s:
+        assert order == ["alert first", "alert second", "action first", "action second"]
+    else:
+        assert order == ["alert first", "action first", "alert second", "action second"]
+    assert [a["status"] for a in await actions_of(s, "first") + await actions_of(s, "second")] == [
+        "executed",
+        "executed",
+    ]

@@ -3,6 +3,7 @@ active, the autoscaler on ticks, reverts on resolve; then checks due impact meas
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -42,6 +43,7 @@ class ActionCoordinator:
         # executed actions waiting for their measurement: id -> (service, metric, due), so a
         # step asks the database for due measurements only when one can be taken
         self._pending: dict[uuid.UUID, tuple[str, str | None, float]] = {}
+        self._min_due: float | None = None  # the earliest due of _pending (None: to compute)
         # scale-out (engine/sharded.py): the services this replica's engine owns; None: all
         self.owns: Callable[[str], bool] | None = None
         # a tick's autoscaler proposals not yet run, by service (_autoscaling)
@@ -66,6 +68,7 @@ class ActionCoordinator:
             for row in await session.execute(query)
             if self.owns is None or self.owns(row.service_name)
         }
+        self._min_due = None
 
     def track(self, action: OptimizationAction) -> None:
         """An action executed outside an engine step (Alertmanager intake), once committed:
@@ -75,16 +78,37 @@ class ActionCoordinator:
     def forget_services(self, keep: Callable[[str], bool]) -> None:
         """Drop pending measurements and cooldowns of services handed to another replica."""
         self._pending = {k: v for k, v in self._pending.items() if keep(v[0])}
+        self._min_due = None
         self._last_attempt = {k: v for k, v in self._last_attempt.items() if keep(k[1])}
 
     def _track(self, action: OptimizationAction) -> None:
         if action.status == "executed" and action.outcome is None and action.measure_due_at:
             due = action.measure_due_at.timestamp()
             self._pending[action.id] = (action.service_name, action.metric_type, due)
+            self._min_due = None
+
+    def may_repeat(self, rule_id: str, service_name: str, at_most: float) -> bool:
+        """Whether the pair's action may repeat at an evaluation time up to `at_most`: False
+        when on_step would skip it for certain (never attempted here, or in its cooldown), so
+        the engine need not look at the pair's state (a step looks at every open alert)."""
+        last = self._last_attempt.get((rule_id, service_name))
+        if last is None:
+            return False
+        action = self._rule_actions.get(rule_id)
+        if action is None:  # not looked up yet: on_step decides
+            return True
+        return at_most - last >= float(action.get("cooldown", 300))  # type: ignore[arg-type]
 
     def _measurement_ready(self, now: float) -> bool:
         """Some pending measurement can be taken: the same test as impact_check.measure_due
-        (samples seen past its end, or the clock past its end plus the grace)."""
+        (samples seen past its end, or the clock past its end plus the grace).
+
+        None can before `now` (a step's newest sample or tick time) reaches the earliest end:
+        the sample that makes one ready arrives in a step whose `now` is at least its time."""
+        if self._min_due is None:
+            self._min_due = min((due for _, _, due in self._pending.values()), default=math.inf)
+        if now < self._min_due:
+            return False
         for service, metric, due in self._pending.values():
             if metric is None or now >= due + self._grace:
                 return True
@@ -233,4 +257,5 @@ class ActionCoordinator:
             )
             for taken in measured:
                 self._pending.pop(taken.id, None)
+            self._min_due = None
         return done

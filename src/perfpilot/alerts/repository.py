@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import Insert, Table, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -93,8 +94,6 @@ async def save_state(
     state: dict[str, Any],
     at: datetime,
 ) -> None:
-    table = RuleEvaluationState.__table__
-    assert isinstance(table, Table)
     values = {
         "rule_id": rule_id,
         "service_name": service_name,
@@ -102,14 +101,20 @@ async def save_state(
         "state": state,
         "updated_at": at,
     }
-    dialect = session.get_bind().dialect.name
+    await session.execute(_save_state_statement(session.get_bind().dialect.name), values)
+
+
+@functools.cache
+def _save_state_statement(dialect: str) -> Insert:
+    """The upsert of one pair's state, built once: building `excluded` takes ~0.5 ms a time."""
+    table = RuleEvaluationState.__table__
+    assert isinstance(table, Table)
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(table).values(**values)
-    statement = statement.on_conflict_do_update(
+    statement = insert(table)
+    return statement.on_conflict_do_update(
         index_elements=[table.c.rule_id, table.c.service_name, table.c.labels],
         set_={"state": statement.excluded.state, "updated_at": statement.excluded.updated_at},
     )
-    await session.execute(statement)
 
 
 async def delete_state(

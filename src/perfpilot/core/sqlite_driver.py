@@ -10,6 +10,16 @@ cursor; the cursor the event loop sees only holds the outcome.
 
 Server-side cursors (`stream()`) get the same prefetched rows: nothing here streams big
 results.
+
+After `run_statements_inline()` a task's statements skip the hop and run on the event loop's own
+thread (the connections are opened with check_same_thread off; whoever holds a connection is
+its only user, so its thread is idle meanwhile). For the holder of the one write connection
+whose transaction is many short ORM statements (the engine's step): each hop back waits for
+the event loop, which runs other tasks first, and the write turn is held all that time (under
+load an alert's transaction held it 9 ms, mostly waiting); inline, the transaction runs
+through without letting the loop go, holding the turn only for its own work. BEGIN IMMEDIATE
+still hops: it may wait for another process's lock, which must not stall the loop. Statements
+that are long by themselves (ingest's big inserts) do not belong inline.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar
 from functools import partial
 from threading import Thread
 from typing import Any, TypeVar
@@ -28,6 +39,14 @@ from sqlalchemy.exc import DBAPIError, StatementError
 _T = TypeVar("_T")
 _Description = tuple[tuple[Any, ...], ...] | None
 _Outcome = tuple[_Description, int, int | None, list[Any]]
+
+_inline: ContextVar[bool] = ContextVar("perfpilot_sqlite_inline", default=False)
+
+
+def run_statements_inline() -> None:
+    """From now on the current task's (and its children's) SQLite statements run on its own
+    thread (module docstring). Nothing changes for other databases."""
+    _inline.set(True)
 
 
 def _run(connection: sqlite3.Connection, sql: str, parameters: Any, *, many: bool) -> _Outcome:
@@ -106,7 +125,13 @@ class OneHopConnection(aiosqlite.Connection):
         return connection
 
     async def in_thread(self, function: Callable[[], _T]) -> _T:
-        """`function()` on the connection's thread: one hop."""
+        """`function()` on the connection's thread: one hop (none after
+        `run_statements_inline`: then on the caller's thread)."""
+        if _inline.get():
+            return function()
+        return await self._hop(function)
+
+    async def _hop(self, function: Callable[[], _T]) -> _T:
         result: _T = await self._execute(function)  # type: ignore[no-untyped-call]
         return result
 
@@ -115,14 +140,14 @@ class OneHopConnection(aiosqlite.Connection):
 
     async def commit(self) -> None:
         if self._conn.in_transaction:  # nothing to commit: no hop
-            await super().commit()
+            await self.in_thread(self._conn.commit)
 
     async def rollback(self) -> None:
         # The pool rolls back every connection it takes back, committed or not: after a
         # commit that is a hop to the thread and back for nothing. (`in_transaction` reads
         # sqlite3_get_autocommit: no statement runs on the connection while we are here.)
         if self._conn.in_transaction:
-            await super().rollback()
+            await self.in_thread(self._conn.rollback)
 
     async def begin_immediate(self) -> float:
         """BEGIN IMMEDIATE; returns how long it took on the connection's thread, that is how
@@ -133,7 +158,7 @@ class OneHopConnection(aiosqlite.Connection):
             connection.execute("BEGIN IMMEDIATE")
             return time.perf_counter() - started
 
-        return await self.in_thread(partial(begin, self._conn))
+        return await self._hop(partial(begin, self._conn))
 
 
 def run_transaction(
@@ -168,7 +193,8 @@ def async_creator(url: str, connect_args: dict[str, Any]) -> Callable[[], Any]:
     parsed = make_url(url)
     args: Sequence[Any]
     args, options = parsed.get_dialect()().create_connect_args(parsed)
-    options = {**options, **connect_args}
+    # statements_inline: the holder of a connection may use it from the event loop's thread
+    options = {**options, **connect_args, "check_same_thread": False}
 
     async def connect() -> OneHopConnection:
         connection = OneHopConnection(partial(sqlite3.connect, *args, **options), 64)

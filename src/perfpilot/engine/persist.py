@@ -8,13 +8,21 @@ the whole transaction holds the one writer. Nothing is lost between the two: aft
 the open alerts that have no action row at all (every executed, skipped or dry-run action
 leaves one) get theirs on the first step after the restart (`unactioned`, loaded by the
 runner's restore). Actions that fail are tried again one by one at once; one that fails alone
-is logged, counted and dropped, as a pair's writes are (engine/runner.py)."""
+is logged, counted and dropped, as a pair's writes are (engine/runner.py).
+
+The actions also wait for queued samples: a committed step's actions are kept (`_ActJob`) and
+run, oldest first, once the engine's queue is empty or the oldest has waited ACT_DEFER_MAX_S.
+Under load the next alert's step then commits before the previous alert's action, which takes
+twice as long, instead of after it; drain() waits for them too, and a shard hand-over runs them
+before the engine lets its services go. A step that only repeats actions and takes due
+measurements is covered by any later one, so such steps waiting in a row are run once."""
 
 from __future__ import annotations
 
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
@@ -46,6 +54,28 @@ log = structlog.get_logger("perfpilot.engine")
 
 Fired = tuple[RuleSpec, PerformanceAlert, float]  # a firing whose action is to run, and when
 
+# a committed step's actions wait for queued samples at most this long (module docstring)
+ACT_DEFER_MAX_S = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class _ActJob:
+    """One committed step's actions, still to run."""
+
+    step: Step
+    fired: list[Fired]
+    resolved: list[tuple[PerformanceAlert, float]]
+    scope: set[Pair] | None
+    resumed: list[PerformanceAlert]
+    queued: float  # monotonic
+
+    @property
+    def plain(self) -> bool:
+        """Only repeats and due measurements, which a later step's actions cover as well
+        (repeats are decided once per step, from the pairs firing when it runs)."""
+        step = self.step
+        return not (self.fired or self.resolved or self.resumed or step.ticked or step.continued)
+
 
 def _alert_data(alert: PerformanceAlert) -> dict[str, object]:
     """An alert as its API shape (camelCase JSON), for live events."""
@@ -67,6 +97,8 @@ class StepWriter:
     _on_alert_changes: Callable[[], None] | None
     # firings whose actions are still to run (found at restore: module docstring)
     unactioned: list[Fired]
+    _acts_pending: list[_ActJob]  # committed steps whose actions are still to run
+    _horizon: float  # the newest engine time (sample or tick) of any step so far
 
     def owns_service(self, service_name: str) -> bool:
         """Whether this engine evaluates the service (all of them, unless sharded)."""
@@ -183,10 +215,29 @@ class StepWriter:
                 resumed_spec = self.core.rule(str(alert.rule_id)) if alert.rule_id else None
                 if resumed_spec is not None:
                     to_act.append((resumed_spec, alert, now))
-            await self._act(step, to_act, resolved, scope)
-            for alert in resumed:
+            job = _ActJob(step, to_act, resolved, scope, resumed, time.monotonic())
+            if scope is None:  # a plain job's work is redone by any later one (_ActJob)
+                self._acts_pending = [j for j in self._acts_pending if not j.plain]
+            self._acts_pending.append(job)
+
+    @property
+    def acts_overdue(self) -> bool:
+        """Whether the oldest deferred step's actions have waited ACT_DEFER_MAX_S."""
+        pending = self._acts_pending
+        return bool(pending) and time.monotonic() - pending[0].queued >= ACT_DEFER_MAX_S
+
+    async def run_deferred_acts(self) -> float:
+        """Run the actions of the committed steps, oldest first (module docstring); returns
+        the engine time of the last one's step."""
+        now = 0.0
+        while self._acts_pending:
+            job = self._acts_pending.pop(0)
+            now = job.step.now
+            await self._act(job.step, job.fired, job.resolved, job.scope)
+            for alert in job.resumed:
                 if is_received(alert):  # from Alertmanager: its binding's action
                     await self._resume_received(alert.id)
+        return now
 
     async def _resume_received(self, alert_id: uuid.UUID) -> None:
         actions = self.actions
@@ -306,12 +357,18 @@ class StepWriter:
         now: float,
         scope: set[Pair] | None,
     ) -> list[FiringPair]:
-        """Open, unacknowledged alerts whose condition still holds: their action may repeat."""
+        """Open, unacknowledged alerts whose condition still holds: their action may repeat.
+        (Those the coordinator would skip for certain, by cooldown, are left out first: a
+        pair's evaluation time is at most the newest engine time yet, `_horizon`.)"""
         out = []
+        actions = self.actions
+        horizon = max(now, self._horizon)
         for pair, alert_id in (self._open | opened).items():
             if pair in closed or (scope is not None and pair not in scope):
                 continue
             if alert_id in self._silenced:
+                continue
+            if actions is not None and not actions.may_repeat(pair[0], pair[1], horizon):
                 continue
             spec = self.core.rule(pair[0])
             state = self.core.state_of(*pair)

@@ -23,6 +23,7 @@ from perfpilot.actions.coordinator import ActionCoordinator
 from perfpilot.alerts import repository as alerts_repo
 from perfpilot.core.config import Settings
 from perfpilot.core.db import set_writer_role
+from perfpilot.core.sqlite_driver import run_statements_inline
 from perfpilot.engine.core import EvaluationCore, Pair
 from perfpilot.engine.persist import StepWriter
 from perfpilot.engine.restore import restore_core
@@ -97,6 +98,8 @@ class EngineRunner(StepWriter):
         self._step_lock = asyncio.Lock()
         self._failure_logged: dict[tuple[str, str], float] = {}
         self.unactioned = []
+        self._acts_pending = []
+        self._horizon = 0.0
 
     # -- EngineControl -------------------------------------------------------------------
     def rule_changed(self, rule_id: str) -> None:
@@ -129,7 +132,8 @@ class EngineRunner(StepWriter):
                 await task
 
     async def drain(self) -> None:
-        """Wait until every queued sample and command has been processed (tests, shutdown)."""
+        """Wait until every queued sample and command has been processed and every action
+        decided has run (tests, shutdown)."""
         while not (self._queue.empty() and self._idle.is_set()):
             await self._idle.wait()
 
@@ -195,21 +199,29 @@ class EngineRunner(StepWriter):
             self.tick_now()
 
     async def _process_loop(self) -> None:
+        """Steps, each committing its alerts; the actions they decide run once nothing is
+        queued, or once the oldest has waited ACT_DEFER_MAX_S (engine/persist.py)."""
         set_writer_role("engine")
+        # SQLite: the engine's transactions hold the write turn only for their own work
+        # (core/sqlite_driver.run_statements_inline)
+        run_statements_inline()
         while True:
-            work = [await self._queue.get()]
-            while not self._queue.empty():
-                work.append(self._queue.get_nowait())
-            self._telemetry.engine_queue.set(0)
             try:
+                if self._acts_pending and (self._queue.empty() or self.acts_overdue):
+                    async with self._step_lock:
+                        self._continue_later(await self.run_deferred_acts())
+                    continue
+                work = [await self._queue.get()]
+                while not self._queue.empty():
+                    work.append(self._queue.get_nowait())
+                self._telemetry.engine_queue.set(0)
                 async with self._step_lock:
                     step = await self._apply(work, taken=time.time())
                     await self._persist(step)
-                    self._continue_later(step)
             except Exception:  # keep evaluating; the failure is logged with its cause
-                log.exception("engine_step_failed", items=len(work))
+                log.exception("engine_step_failed")
             finally:
-                if self._queue.empty():
+                if self._queue.empty() and not self._acts_pending:
                     self._idle.set()
 
     async def _apply(self, work: Sequence[Work], *, taken: float = 0.0) -> Step:
@@ -246,7 +258,7 @@ class EngineRunner(StepWriter):
                 await self._apply_other(item, step)
         return step
 
-    def _continue_later(self, step: Step) -> None:
+    def _continue_later(self, now: float) -> None:
         """A tick's autoscaler proposals run one per step (actions/coordinator.py): while some
         wait, queue a step for the next one when nothing else is queued (samples never wait
         for more than one proposal), or at once if the oldest has waited DEFERRED_MAX_S."""
@@ -255,7 +267,7 @@ class EngineRunner(StepWriter):
             return
         if self._queue.empty() or actions.deferred_waited > DEFERRED_MAX_S:
             self._continue_queued = True
-            self._put(Continue(step.now or self._clock()))
+            self._put(Continue(now or self._clock()))
 
     async def _apply_other(self, item: Work, step: Step) -> None:
         raise TypeError(f"unexpected engine work: {item!r}")  # subclasses add kinds
@@ -346,6 +358,7 @@ class EngineRunner(StepWriter):
         own and only a pair that fails again is dropped (logged, counted, and reset so that it
         fires again once it can be written).
         """
+        self._horizon = max(self._horizon, step.now)
         actions = self.actions
         busy = actions is not None and (
             step.ticked

@@ -112,6 +112,7 @@ class ShardedEngineRunner(EngineRunner):
 
     async def lose(self, shards: set[int]) -> None:
         async with self._step_lock:  # every step so far is committed
+            await self.run_deferred_acts()  # and its actions taken, by this owner
             self.owned.difference_update(shards)
             for shard in shards:
                 self._marks.pop(shard, None)
