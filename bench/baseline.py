@@ -31,29 +31,38 @@ def migrate(data_dir: Path, env: dict[str, str]) -> Path:
     return data_dir / "perfpilot.db"
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """Same pragmas as perfpilot.core.db gives every SQLite connection."""
+def connect(path: Path, *, cache_kib: int | None = None) -> sqlite3.Connection:
+    """Same pragmas as perfpilot.core.db gives every SQLite connection; with `cache_kib`, also
+    the page cache its one write connection has (core/db.WRITER_CACHE_KIB)."""
     connection = sqlite3.connect(path, timeout=10)
-    for pragma in (
+    pragmas = [
         "PRAGMA journal_mode=WAL",
         "PRAGMA synchronous=NORMAL",
         "PRAGMA busy_timeout=10000",
         "PRAGMA foreign_keys=ON",
-    ):
+    ]
+    if cache_kib is not None:
+        pragmas.append(f"PRAGMA cache_size=-{cache_kib}")
+    for pragma in pragmas:
         connection.execute(pragma)
     return connection
 
 
 def insert_rate(
-    data_dir: Path, env: dict[str, str], bodies: list[bytes], total: int
+    data_dir: Path,
+    env: dict[str, str],
+    bodies: list[bytes],
+    total: int,
+    *,
+    cache_kib: int | None = None,
 ) -> tuple[float, float]:
     """(samples/s, CPU seconds) of executemany + commit per BATCH_SIZE rows, `total` rows, rows
-    built beforehand (only the inserts and commits are timed)."""
+    built beforehand (only the inserts and commits are timed); `cache_kib`: see connect."""
     path = migrate(data_dir, env)
     batches: list[list[StoredRow]] = []
     while len(batches) * BATCH_SIZE < total:
         batches.append(stored_rows(bodies[len(batches) % len(bodies)]))
-    connection = connect(path)
+    connection = connect(path, cache_kib=cache_kib)
     try:
         cpu = time.process_time()
         started = time.perf_counter()

@@ -37,11 +37,14 @@ import baseline
 import workload
 from server import JWT_SECRET, Server, cpu_seconds, machine_busy_seconds
 
+from perfpilot.core import db as perfpilot_db
+
 __all__ = ["JWT_SECRET", "Server", "create_rules", "load"]  # bench/alerts.py uses these
 
 BENCH_DIR = Path(__file__).resolve().parent
 TARGET_BATCH_RATE = 100_000.0
-TARGET_RATIO = 0.5
+TARGET_RATIO = 0.5  # DESIGN §8
+TARGET_RATIO_NOW = 0.8  # issue 10: the performance wave's bar
 TARGET_SINGLE_RPS = 2_000.0
 TARGET_SINGLE_P99_MS = 25.0
 
@@ -113,7 +116,12 @@ def verdict(ok: bool) -> str:
 
 
 def batch_phase(
-    args: argparse.Namespace, server: Server, tokens: dict[str, str], bodies: Path, base: float
+    args: argparse.Namespace,
+    server: Server,
+    tokens: dict[str, str],
+    bodies: Path,
+    base: float,
+    tuned: float | None = None,
 ) -> dict[str, float]:
     out = load(
         server,
@@ -150,8 +158,11 @@ def batch_phase(
     print(f"    target >= {TARGET_BATCH_RATE:,.0f}/s: {verdict(rate >= TARGET_BATCH_RATE)}")
     print(
         f"    ratio to the baseline {ratio:.2f} (committed and evaluated "
-        f"{evaluated / base:.2f}); target >= {TARGET_RATIO}: {verdict(ratio >= TARGET_RATIO)}"
+        f"{evaluated / base:.2f}); target >= {TARGET_RATIO}: {verdict(ratio >= TARGET_RATIO)}; "
+        f">= {TARGET_RATIO_NOW} (issue 10): {verdict(ratio >= TARGET_RATIO_NOW)}"
     )
+    if tuned is not None:
+        print(f"    ratio to the baseline with the writer's page cache {rate / tuned:.2f}")
     return {"rate": rate, "evaluated": evaluated, "ratio": ratio, "stored": stored}
 
 
@@ -237,10 +248,23 @@ def run(args: argparse.Namespace) -> None:
             f"{base_rate:,.0f} samples/s ({total:,} rows; CPU per row "
             f"{base_cpu / total * 1e6:.1f} us)"
         )
+        # the same with the page cache the server gives its write connection, for a ratio
+        # that credits the server nothing for that setting
+        cache_kib = getattr(perfpilot_db, "WRITER_CACHE_KIB", None)
+        tuned_rate = None
+        if cache_kib is not None:
+            tuned_rate, tuned_cpu = baseline.insert_rate(
+                work / "baseline-cache", Server.environment(), batch_bodies, total,
+                cache_kib=cache_kib,
+            )  # fmt: skip
+            print(
+                f"    the same with the server writer's page cache ({cache_kib // 1024} MiB): "
+                f"{tuned_rate:,.0f} samples/s (CPU per row {tuned_cpu / total * 1e6:.1f} us)"
+            )
         with Server(work / "server") as server:
             tokens = {role: server.token(role) for role in ("operator", "viewer")}
             print(f"    rules: {server.create_rules(100)}")
-            batch = batch_phase(args, server, tokens, batch_dir, base_rate)
+            batch = batch_phase(args, server, tokens, batch_dir, base_rate, tuned_rate)
             singles = single_phase(args, server, tokens["operator"], single_dir)
             final = server.stored_samples()
             print(

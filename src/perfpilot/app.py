@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -30,7 +31,7 @@ from perfpilot.core.auth import TokenAuthority, load_or_create_secret
 from perfpilot.core.checkpoint import WalCheckpointer
 from perfpilot.core.config import API_PREFIX, Settings, get_settings
 from perfpilot.core.context import AppContext
-from perfpilot.core.db import create_database
+from perfpilot.core.db import GIL_SWITCH_INTERVAL_S, create_database
 from perfpilot.core.errors import install_error_handlers
 from perfpilot.core.logging import configure_logging
 from perfpilot.core.middleware import RequestFrameMiddleware
@@ -194,6 +195,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         registry.start()
         ctx.loops["registry"] = registry
         checkpointer = None
+        if settings.is_sqlite:
+            sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)  # the writer's thread (core/db.py)
         if ctx.read_engine is not ctx.engine:  # SQLite with its own readers (core/checkpoint.py)
             checkpointer = WalCheckpointer(ctx.read_engine, writer=ctx.engine)
             checkpointer.start()

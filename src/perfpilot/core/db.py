@@ -121,6 +121,16 @@ ObserveTurn = Callable[[str, float], None]
 # the WAL file's size after it starts over (PRAGMA journal_size_limit on the write connection)
 WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 
+# The write connection's page cache (SQLite's default is 2 MiB): the pages a batch touches in the
+# samples table's indexes stay cached from one commit to the next (BENCHMARKS.md)
+WRITER_CACHE_KIB = 64 * 1024
+
+# The interpreter's switch interval in a server on SQLite (Python's default: 5 ms). The write
+# connection's thread runs SQLite without the GIL and needs it back between statements; while
+# the event loop's thread runs Python it waited up to the whole interval each time (~5 us a row
+# of a batch, measured: BENCHMARKS.md). Set by the app at start-up (app.py).
+GIL_SWITCH_INTERVAL_S = 0.0005
+
 # a writer waiting this long for its turn means a transaction is stuck: fail, don't hang
 WRITE_TURN_TIMEOUT_SECONDS = 60.0
 
@@ -200,6 +210,7 @@ def _sqlite_writer(engine: AsyncEngine, on_lock_wait: Observe) -> None:
         cursor.execute("PRAGMA wal_autocheckpoint=0")  # core/checkpoint.py does it off the path
         # when the WAL starts over, its file is cut back to this (core/checkpoint.py)
         cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
+        cursor.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
         cursor.close()
 
     def begin_immediate(connection: Connection) -> None:
