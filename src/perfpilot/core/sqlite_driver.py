@@ -11,15 +11,16 @@ cursor; the cursor the event loop sees only holds the outcome.
 Server-side cursors (`stream()`) get the same prefetched rows: nothing here streams big
 results.
 
-After `run_statements_inline()` a task's statements skip the hop and run on the event loop's own
-thread (the connections are opened with check_same_thread off; whoever holds a connection is
-its only user, so its thread is idle meanwhile). For the holder of the one write connection
-whose transaction is many short ORM statements (the engine's step): each hop back waits for
-the event loop, which runs other tasks first, and the write turn is held all that time (under
-load an alert's transaction held it 9 ms, mostly waiting); inline, the transaction runs
-through without letting the loop go, holding the turn only for its own work. BEGIN IMMEDIATE
-still hops: it may wait for another process's lock, which must not stall the loop. Statements
-that are long by themselves (ingest's big inserts) do not belong inline.
+After `run_statements_inline()` a task's statements inside a transaction begun with BEGIN
+IMMEDIATE (the write connection's: core/db.py) skip the hop and run on the event loop's own
+thread (connections are opened with check_same_thread off; whoever holds a connection is its
+only user, so its thread is idle meanwhile). For the engine's steps, many short ORM statements
+each: every hop back waited for the event loop, which runs other tasks first, while the write
+turn stayed held (under load an alert's transaction held it 9 ms, mostly waiting); inline the
+transaction runs through, holding the turn for its own work only. Only there: the write lock
+is already held, so no statement can wait for another connection's in SQLite's busy handler,
+which would stall the loop (BEGIN IMMEDIATE itself hops: it may wait for another process).
+Statements that are long by themselves (ingest's big inserts) do not belong inline.
 """
 
 from __future__ import annotations
@@ -124,10 +125,13 @@ class OneHopConnection(aiosqlite.Connection):
         connection: sqlite3.Connection = self._conn
         return connection
 
+    _write_locked = False  # in a transaction begun by begin_immediate: the lock is held
+
     async def in_thread(self, function: Callable[[], _T]) -> _T:
         """`function()` on the connection's thread: one hop (none after
-        `run_statements_inline`: then on the caller's thread)."""
-        if _inline.get():
+        `run_statements_inline`, in a transaction that holds the write lock: then on the
+        caller's thread)."""
+        if self._write_locked and _inline.get() and self._conn.in_transaction:
             return function()
         return await self._hop(function)
 
@@ -141,6 +145,7 @@ class OneHopConnection(aiosqlite.Connection):
     async def commit(self) -> None:
         if self._conn.in_transaction:  # nothing to commit: no hop
             await self.in_thread(self._conn.commit)
+        self._write_locked = False
 
     async def rollback(self) -> None:
         # The pool rolls back every connection it takes back, committed or not: after a
@@ -148,6 +153,7 @@ class OneHopConnection(aiosqlite.Connection):
         # sqlite3_get_autocommit: no statement runs on the connection while we are here.)
         if self._conn.in_transaction:
             await self.in_thread(self._conn.rollback)
+        self._write_locked = False
 
     async def begin_immediate(self) -> float:
         """BEGIN IMMEDIATE; returns how long it took on the connection's thread, that is how
@@ -158,7 +164,9 @@ class OneHopConnection(aiosqlite.Connection):
             connection.execute("BEGIN IMMEDIATE")
             return time.perf_counter() - started
 
-        return await self._hop(partial(begin, self._conn))
+        waited = await self._hop(partial(begin, self._conn))
+        self._write_locked = True
+        return waited
 
 
 def run_transaction(

@@ -19,6 +19,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from perfpilot.core.db import set_writer_role
+from perfpilot.core.sqlite_driver import run_statements_inline
 from perfpilot.monitoring.telemetry import Telemetry
 from perfpilot.webhooks import repository
 from perfpilot.webhooks.repository import ClaimedDelivery
@@ -87,6 +88,7 @@ class OutcomeRecorder:
 
     async def _run(self) -> None:
         set_writer_role("webhooks")
+        run_statements_inline()  # SQLite: short updates, the write turn held for them only
         while True:
             await self._ready.wait()
             self._ready.clear()
