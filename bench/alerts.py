@@ -248,7 +248,7 @@ def latency(
         f"sample -> alert committed ({metrics.get(f'{name}_count', 0):.0f} alerts, server "
         f"histogram): p50 <= {alert_p50:g} ms, p99 <= {alert_p99:g} ms "
         f"(target p99 < {TARGET_ALERT_P99_MS:g} ms: "
-        f"{'met' if alert_p99 <= TARGET_ALERT_P99_MS else 'NOT met'})",
+        f"{'met' if alert_p99 < TARGET_ALERT_P99_MS else 'NOT met'})",
         f"sample -> webhook delivered ({len(delays)} of {count} received): "
         f"p50 {percentile(delays, 0.5):.1f} ms, p99 {hook_p99:.1f} ms, "
         f"max {max(delays):.1f} ms (target p99 < {TARGET_WEBHOOK_P99_MS:g} ms: "

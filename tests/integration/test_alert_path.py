@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import delete, select
 
 from perfpilot.core.db import create_engine
-from perfpilot.engine import persist
+from perfpilot.engine import deferred
 from perfpilot.engine.state_machine import TransitionKind
 from perfpilot.models import OptimizationAction, OptimizationRule, WebhookDelivery
 from perfpilot.monitoring.telemetry import ALERT_PATH_STAGES
@@ -177,7 +177,7 @@ async def test_an_alerts_action_waits_for_the_samples_queued_behind_it_but_not_l
     transaction is the longer one); an action never waits longer than ACT_DEFER_MAX_S (at 0,
     at once: one alert, its action, the next alert, its action)."""
     s = live_server
-    monkeypatch.setattr(persist, "ACT_DEFER_MAX_S", defer_max_s)
+    monkeypatch.setattr(deferred, "ACT_DEFER_MAX_S", defer_max_s)
     assert (await s.client.post(s.api("/rules"), json=RULE, headers=s.auth())).is_success
     await s.settle()
     runner = s.runner

@@ -9,20 +9,13 @@ the open alerts that have no action row at all (every executed, skipped or dry-r
 leaves one) get theirs on the first step after the restart (`unactioned`, loaded by the
 runner's restore). Actions that fail are tried again one by one at once; one that fails alone
 is logged, counted and dropped, as a pair's writes are (engine/runner.py).
-
-The actions also wait for queued samples: a committed step's actions are kept (`_ActJob`) and
-run, oldest first, once the engine's queue is empty or the oldest has waited ACT_DEFER_MAX_S.
-Under load the next alert's step then commits before the previous alert's action, which takes
-twice as long, instead of after it; drain() waits for them too, and a shard hand-over runs them
-before the engine lets its services go. A step that only repeats actions and takes due
-measurements is covered by any later one, so such steps waiting in a row are run once."""
+The actions run once the engine has nothing queued (engine/deferred.py)."""
 
 from __future__ import annotations
 
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
@@ -30,10 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from perfpilot.actions.coordinator import ActionCoordinator, FiringPair
 from perfpilot.actions.serialize import action_out
-from perfpilot.alertmanager.intake import is_received, resume_bound_action
+from perfpilot.alertmanager.intake import resume_bound_action
 from perfpilot.alerts import repository as alert_repo
 from perfpilot.alerts import service as alerts
 from perfpilot.engine.core import EvaluationCore, Pair
+from perfpilot.engine.deferred import ActJob, DeferredActs, Fired
 from perfpilot.engine.histograms import percentile_basis
 from perfpilot.engine.state_machine import (
     REASON_DATA_RESUMED,
@@ -48,33 +42,10 @@ from perfpilot.metrics.labels import group_json
 from perfpilot.models import OptimizationAction, PerformanceAlert
 from perfpilot.monitoring.events import EventHub
 from perfpilot.monitoring.telemetry import Telemetry
+from perfpilot.rules import repository as rules_repo
 from perfpilot.silences.review import is_silenced, review_silences
 
 log = structlog.get_logger("perfpilot.engine")
-
-Fired = tuple[RuleSpec, PerformanceAlert, float]  # a firing whose action is to run, and when
-
-# a committed step's actions wait for queued samples at most this long (module docstring)
-ACT_DEFER_MAX_S = 0.25
-
-
-@dataclass(frozen=True, slots=True)
-class _ActJob:
-    """One committed step's actions, still to run."""
-
-    step: Step
-    fired: list[Fired]
-    resolved: list[tuple[PerformanceAlert, float]]
-    scope: set[Pair] | None
-    resumed: list[PerformanceAlert]
-    queued: float  # monotonic
-
-    @property
-    def plain(self) -> bool:
-        """Only repeats and due measurements, which a later step's actions cover as well
-        (repeats are decided once per step, from the pairs firing when it runs)."""
-        step = self.step
-        return not (self.fired or self.resolved or self.resumed or step.ticked or step.continued)
 
 
 def _alert_data(alert: PerformanceAlert) -> dict[str, object]:
@@ -82,13 +53,15 @@ def _alert_data(alert: PerformanceAlert) -> dict[str, object]:
     return alerts.alert_out(alert).model_dump(mode="json", by_alias=True)
 
 
-class StepWriter:
+class StepWriter(DeferredActs):
     """The runner's persistence half (EngineRunner supplies these attributes)."""
 
     core: EvaluationCore
     actions: ActionCoordinator | None
     events: EventHub | None
     _sessionmaker: async_sessionmaker[AsyncSession]
+    _readers: async_sessionmaker[AsyncSession]
+    _horizon: float  # the newest engine time (sample or tick) of any step so far
     _telemetry: Telemetry
     _clock: Callable[[], float]
     _open: dict[Pair, uuid.UUID]
@@ -97,12 +70,14 @@ class StepWriter:
     _on_alert_changes: Callable[[], None] | None
     # firings whose actions are still to run (found at restore: module docstring)
     unactioned: list[Fired]
-    _acts_pending: list[_ActJob]  # committed steps whose actions are still to run
-    _horizon: float  # the newest engine time (sample or tick) of any step so far
 
     def owns_service(self, service_name: str) -> bool:
         """Whether this engine evaluates the service (all of them, unless sharded)."""
         return True
+
+    async def _reload_rule(self, rule_id: str, step: Step) -> None:
+        """Take the rule's stored version (EngineRunner)."""
+        raise NotImplementedError
 
     async def _save_position(self, session: AsyncSession, step: Step) -> None:
         """Where the engine stands in its input, in the step's transaction (sharded engine)."""
@@ -215,29 +190,7 @@ class StepWriter:
                 resumed_spec = self.core.rule(str(alert.rule_id)) if alert.rule_id else None
                 if resumed_spec is not None:
                     to_act.append((resumed_spec, alert, now))
-            job = _ActJob(step, to_act, resolved, scope, resumed, time.monotonic())
-            if scope is None:  # a plain job's work is redone by any later one (_ActJob)
-                self._acts_pending = [j for j in self._acts_pending if not j.plain]
-            self._acts_pending.append(job)
-
-    @property
-    def acts_overdue(self) -> bool:
-        """Whether the oldest deferred step's actions have waited ACT_DEFER_MAX_S."""
-        pending = self._acts_pending
-        return bool(pending) and time.monotonic() - pending[0].queued >= ACT_DEFER_MAX_S
-
-    async def run_deferred_acts(self) -> float:
-        """Run the actions of the committed steps, oldest first (module docstring); returns
-        the engine time of the last one's step."""
-        now = 0.0
-        while self._acts_pending:
-            job = self._acts_pending.pop(0)
-            now = job.step.now
-            await self._act(job.step, job.fired, job.resolved, job.scope)
-            for alert in job.resumed:
-                if is_received(alert):  # from Alertmanager: its binding's action
-                    await self._resume_received(alert.id)
-        return now
+            self.defer(ActJob(step, to_act, resolved, scope, resumed, time.monotonic()))
 
     async def _resume_received(self, alert_id: uuid.UUID) -> None:
         actions = self.actions
@@ -381,3 +334,64 @@ class StepWriter:
                 at = state.last_eval_at if state.last_eval_at is not None else now
                 out.append(FiringPair(spec, pair[1], alert_id, at))
         return out
+
+    async def _persist(self, step: Step) -> None:
+        """Commit the step; if that fails, retry it, then isolate its pairs from each other.
+
+        A failed commit leaves the core ahead of the database, so nothing is given up lightly:
+        rules deleted meanwhile (their state rows are gone, the foreign key refuses new ones)
+        are forgotten and the step retried whole; if it still fails, each pair commits on its
+        own and only a pair that fails again is dropped (logged, counted, and reset so that it
+        fires again once it can be written).
+        """
+        self._horizon = max(self._horizon, step.now)
+        actions = self.actions
+        busy = actions is not None and (
+            step.ticked
+            or bool(self._open or self.unactioned)
+            or actions.pending_measurements > 0
+            or actions.deferred_proposals > 0
+        )
+        if not step.transitions and not step.dirty and not busy and step.position is None:
+            return
+        step.now = step.now or self._clock()
+        try:
+            await self._commit(step)
+            return
+        except Exception as exc:
+            self._step_failed(exc, step)
+        async with self._readers() as session:
+            vanished = await rules_repo.missing_rule_ids(session, step.rule_ids())
+        if vanished:
+            for rule_id in sorted(vanished):
+                await self._reload_rule(rule_id, step)  # as its RuleChanged would
+            step.without_transitions_of(vanished)
+            try:
+                await self._commit(step)
+                return
+            except Exception as exc:
+                self._step_failed(exc, step)
+        pairs = step.pairs()
+        for pair in sorted(pairs):
+            try:
+                await self._commit(step.only(pair), scope={pair})
+            except Exception as exc:
+                self._telemetry.engine_failures.labels(stage="persist").inc()
+                log.error(
+                    "engine_pair_persist_failed",
+                    rule_id=pair[0],
+                    service=pair[1],
+                    error=repr(exc),
+                )
+                self.core.manual_resolve(*pair)  # back to inactive: re-evaluated from scratch
+        if actions is not None:
+            await self._commit(step.rest(), scope=set(self._open) - pairs)
+
+    def _step_failed(self, exc: Exception, step: Step) -> None:
+        self._telemetry.engine_failures.labels(stage="step").inc()
+        log.warning(
+            "engine_step_retrying",
+            error=repr(exc),
+            transitions=len(step.transitions),
+            pairs=len(step.pairs()),
+        )

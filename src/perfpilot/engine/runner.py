@@ -44,7 +44,6 @@ from perfpilot.metrics.stream import GroupTiming, SampleRow, SampleStream
 from perfpilot.models import OptimizationRule
 from perfpilot.monitoring.events import EventHub
 from perfpilot.monitoring.telemetry import Telemetry
-from perfpilot.rules import repository as rules_repo
 from perfpilot.rules.service import InvalidStoredRule, rule_spec
 from perfpilot.silences.review import is_silenced
 
@@ -348,64 +347,3 @@ class EngineRunner(StepWriter):
             for pair in [p for p in self._open if p[0] == rule_id and p not in step.dirty]:
                 step.dropped.append((pair, reason))
                 step.dirty.add(pair)
-
-    async def _persist(self, step: Step) -> None:
-        """Commit the step; if that fails, retry it, then isolate its pairs from each other.
-
-        A failed commit leaves the core ahead of the database, so nothing is given up lightly:
-        rules deleted meanwhile (their state rows are gone, the foreign key refuses new ones)
-        are forgotten and the step retried whole; if it still fails, each pair commits on its
-        own and only a pair that fails again is dropped (logged, counted, and reset so that it
-        fires again once it can be written).
-        """
-        self._horizon = max(self._horizon, step.now)
-        actions = self.actions
-        busy = actions is not None and (
-            step.ticked
-            or bool(self._open or self.unactioned)
-            or actions.pending_measurements > 0
-            or actions.deferred_proposals > 0
-        )
-        if not step.transitions and not step.dirty and not busy and step.position is None:
-            return
-        step.now = step.now or self._clock()
-        try:
-            await self._commit(step)
-            return
-        except Exception as exc:
-            self._step_failed(exc, step)
-        async with self._readers() as session:
-            vanished = await rules_repo.missing_rule_ids(session, step.rule_ids())
-        if vanished:
-            for rule_id in sorted(vanished):
-                await self._reload_rule(rule_id, step)  # as its RuleChanged would
-            step.without_transitions_of(vanished)
-            try:
-                await self._commit(step)
-                return
-            except Exception as exc:
-                self._step_failed(exc, step)
-        pairs = step.pairs()
-        for pair in sorted(pairs):
-            try:
-                await self._commit(step.only(pair), scope={pair})
-            except Exception as exc:
-                self._telemetry.engine_failures.labels(stage="persist").inc()
-                log.error(
-                    "engine_pair_persist_failed",
-                    rule_id=pair[0],
-                    service=pair[1],
-                    error=repr(exc),
-                )
-                self.core.manual_resolve(*pair)  # back to inactive: re-evaluated from scratch
-        if actions is not None:
-            await self._commit(step.rest(), scope=set(self._open) - pairs)
-
-    def _step_failed(self, exc: Exception, step: Step) -> None:
-        self._telemetry.engine_failures.labels(stage="step").inc()
-        log.warning(
-            "engine_step_retrying",
-            error=repr(exc),
-            transitions=len(step.transitions),
-            pairs=len(step.pairs()),
-        )
