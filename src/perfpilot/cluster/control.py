@@ -28,6 +28,10 @@ class ClusterEventHub(EventHub):
         super().__init__()
         self.bus: ClusterBus | None = None
 
+    @property
+    def heard(self) -> bool:
+        return self.bus is not None or super().heard  # the other replicas' subscribers
+
     def publish(self, kind: str, data: Mapping[str, Any]) -> None:
         super().publish(kind, data)
         if self.bus is not None:

@@ -174,7 +174,7 @@ class StepWriter(DeferredActs):
         if self._on_alert_changes is not None:
             self._on_alert_changes()  # the outbox may have new rows: deliver them now
         # live views (monitoring/events.py), after commit: subscribers see committed changes only
-        if self.events is not None and self.events.subscribers:
+        if self.events is not None and self.events.heard:
             for _, alert, _ in fired:
                 self.events.publish("alert.fired", _alert_data(alert))
             for alert, _ in resolved:
@@ -244,7 +244,7 @@ class StepWriter(DeferredActs):
                         alert_id=str(alert.id) if alert is not None else None,
                         error=repr(part_exc),
                     )
-        if self.events is not None and self.events.subscribers:
+        if self.events is not None and self.events.heard:
             for action in done:
                 data = action_out(action).model_dump(mode="json", by_alias=True)
                 self.events.publish(f"action.{action.status}", data)

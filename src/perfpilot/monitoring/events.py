@@ -41,6 +41,11 @@ class EventHub:
     def subscribers(self) -> int:
         return len(self._queues)
 
+    @property
+    def heard(self) -> bool:
+        """Whether a published event reaches anyone (publishers skip rendering one if not)."""
+        return bool(self._queues)
+
     def subscribe(self, *, maxsize: int = DEFAULT_QUEUE_SIZE) -> asyncio.Queue[LiveEvent]:
         queue: asyncio.Queue[LiveEvent] = asyncio.Queue(maxsize=maxsize)
         self._queues.append(queue)
