@@ -201,7 +201,7 @@ def async_creator(url: str, connect_args: dict[str, Any]) -> Callable[[], Any]:
     parsed = make_url(url)
     args: Sequence[Any]
     args, options = parsed.get_dialect()().create_connect_args(parsed)
-    # statements_inline: the holder of a connection may use it from the event loop's thread
+    # run_statements_inline: the holder of a connection may use it from the event loop's thread
     options = {**options, **connect_args, "check_same_thread": False}
 
     async def connect() -> OneHopConnection:

@@ -8,7 +8,7 @@ the whole transaction holds the one writer. Nothing is lost between the two: aft
 the open alerts that have no action row at all (every executed, skipped or dry-run action
 leaves one) get theirs on the first step after the restart (`unactioned`, loaded by the
 runner's restore). Actions that fail are tried again one by one at once; one that fails alone
-is logged, counted and dropped, as a pair's writes are (engine/runner.py).
+is logged, counted and dropped, as a pair's writes are (StepWriter._persist).
 The actions run once the engine has nothing queued (engine/deferred.py)."""
 
 from __future__ import annotations

@@ -199,7 +199,7 @@ class EngineRunner(StepWriter):
 
     async def _process_loop(self) -> None:
         """Steps, each committing its alerts; the actions they decide run once nothing is
-        queued, or once the oldest has waited ACT_DEFER_MAX_S (engine/persist.py)."""
+        queued, or once the oldest has waited ACT_DEFER_MAX_S (engine/deferred.py)."""
         set_writer_role("engine")
         # SQLite: the engine's transactions hold the write turn only for their own work
         # (core/sqlite_driver.run_statements_inline)
